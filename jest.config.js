@@ -1,0 +1,14 @@
+/** jest in ESM mode with ts-jest (see ../shared/toolchain.md). */
+export default {
+  testEnvironment: "node",
+  extensionsToTreatAsEsm: [".ts"],
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { useESM: true, tsconfig: "tsconfig.json", diagnostics: false }],
+  },
+  moduleNameMapper: {
+    "^(\\.{1,2}/.*)\\.js$": "$1",
+  },
+  setupFiles: ["reflect-metadata"],
+  testMatch: ["<rootDir>/test/**/*.test.ts"],
+  testTimeout: 60000,
+};
