@@ -18,7 +18,8 @@ export type GdsStatusName =
   | "BadInvalidState"
   | "BadNotSupported"
   | "BadTooManyOperations"
-  | "BadOutOfRange";
+  | "BadOutOfRange"
+  | "BadNotImplemented";
 
 export class GdsError extends Error {
   constructor(

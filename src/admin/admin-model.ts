@@ -1,0 +1,80 @@
+/**
+ * The contract of our admin object: one table that the nodeset generator
+ * (scripts/generate-admin-nodeset.ts → nodesets/opcua-gds-admin.NodeSet2.xml), the server-side
+ * binding (src/opcua/install-admin.ts) and the CLI (src/cli/…) all read, so the three cannot drift.
+ *
+ * Results that are lists or records are returned as JSON strings: every OPC UA client (UaExpert
+ * included) can show a String, and the CLI prints them as-is with --json.
+ */
+export const ADMIN_NAMESPACE_URI = "urn:opcua-gds:admin";
+export const ADMIN_NODESET_FILE = "opcua-gds-admin.NodeSet2.xml";
+/** NodeId (numeric, in ADMIN_NAMESPACE_URI) of the admin object, organized by Objects. */
+export const ADMIN_OBJECT_ID = 1000;
+export const ADMIN_OBJECT_BROWSE_NAME = "GdsAdmin";
+
+export type AdminArgType = "String" | "String[]" | "Boolean" | "UInt32";
+
+export interface AdminArgument {
+  name: string;
+  type: AdminArgType;
+  description: string;
+}
+
+export interface AdminMethod {
+  /** BrowseName (in the admin namespace) and DisplayName. */
+  name: string;
+  /** Numeric NodeId of the method; its InputArguments/OutputArguments get id+1 / id+2. */
+  id: number;
+  description: string;
+  inputs: AdminArgument[];
+  outputs: AdminArgument[];
+}
+
+export const ADMIN_METHODS: AdminMethod[] = [
+  {
+    name: "ListApplications",
+    id: 1010,
+    description: "Every registered application as a JSON array (applicationId, applicationUri, names, type, URLs, capabilities).",
+    inputs: [],
+    outputs: [{ name: "ApplicationsJson", type: "String", description: "JSON array of application records" }],
+  },
+  {
+    name: "GetApplication",
+    id: 1020,
+    description: "One registered application as JSON.",
+    inputs: [{ name: "ApplicationId", type: "String", description: "ApplicationId as a NodeId string (ns=…;g=… or nsu=…;g=…) or the bare GUID" }],
+    outputs: [{ name: "ApplicationJson", type: "String", description: "JSON application record" }],
+  },
+  {
+    name: "RemoveApplication",
+    id: 1030,
+    description: "Unregisters an application (as UnregisterApplication does).",
+    inputs: [{ name: "ApplicationId", type: "String", description: "ApplicationId as a NodeId string or the bare GUID" }],
+    outputs: [],
+  },
+  {
+    name: "AddUser",
+    id: 1040,
+    description: "Creates a user with a scrypt-hashed password and the given roles.",
+    inputs: [
+      { name: "UserName", type: "String", description: "user name (1–64 chars: letters, digits, . _ @ -)" },
+      { name: "Roles", type: "String[]", description: "well-known role names, e.g. DiscoveryAdmin, CertificateAuthorityAdmin, SecurityAdmin, Observer" },
+      { name: "Password", type: "String", description: "password (at least 8 characters); send only over SignAndEncrypt" },
+    ],
+    outputs: [],
+  },
+  {
+    name: "ListUsers",
+    id: 1050,
+    description: "Every user with its roles as a JSON array (no password hashes).",
+    inputs: [],
+    outputs: [{ name: "UsersJson", type: "String", description: "JSON array of {name, roles, createdAt}" }],
+  },
+  {
+    name: "RemoveUser",
+    id: 1060,
+    description: "Deletes a user. The last user holding SecurityAdmin cannot be removed.",
+    inputs: [{ name: "UserName", type: "String", description: "user name" }],
+    outputs: [],
+  },
+];

@@ -1,0 +1,87 @@
+import { parseArgs } from "node:util";
+import { loadConfig, START_FLAGS } from "../config.js";
+import { ConfigError } from "../errors.js";
+import { createLogger } from "../log.js";
+import { StoreCorruptError } from "../store/store.js";
+import { startGds } from "../server.js";
+
+export const START_USAGE = `Usage: gds start [options]
+
+Runs the GDS server in the foreground. Every option is also an env var and a key in
+<data dir>/gds.config.json; env vars win over flags, flags over the file.
+
+  --port N                          GDS_PORT (4840)
+  --hostname NAME                   GDS_HOSTNAME (this machine's host name)
+  --data-dir DIR                    GDS_DATA_DIR (./pki)
+  --admin-password PW               GDS_ADMIN_PASSWORD (random, printed once, on the first start)
+  --log-level LEVEL                 GDS_LOG_LEVEL (info)
+  --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true)
+`;
+
+/** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0. */
+export async function startCommand(args: string[]): Promise<number> {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries([...START_FLAGS.map((f) => [f, { type: "string" as const }]), ["help", { type: "boolean" as const, short: "h" }]]);
+    flags = parseArgs({ args, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    process.stderr.write(`gds start: ${(err as Error).message}\n\n${START_USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(START_USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig({ env: process.env, flags: flags as Record<string, string | undefined>, cwd: process.cwd() });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`gds start: bad setting ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let gds;
+  try {
+    gds = await startGds(config, { logger: log });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof StoreCorruptError) {
+      log.fatal({ err: err.message }, `cannot start: ${err.message}`);
+      process.stderr.write(`gds start: ${err.message}\n`);
+      return 2;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || code === "EACCES") {
+      process.stderr.write(`gds start: bad setting GDS_PORT: cannot listen on port ${config.port}: ${(err as Error).message}\n`);
+      return 2;
+    }
+    log.fatal({ err }, "cannot start");
+    return 1;
+  }
+  const running = gds;
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, "shutting down");
+      // Hard deadline: a stuck client must not keep us past 5 s.
+      const timer = setTimeout(() => {
+        log.error("shutdown took longer than 5 s; exiting");
+        resolve(0);
+      }, 4500);
+      running.stop().then(
+        () => {
+          clearTimeout(timer);
+          resolve(0);
+        },
+        (err) => {
+          clearTimeout(timer);
+          log.error({ err }, "error during shutdown");
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}

@@ -1,0 +1,124 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  MessageSecurityMode,
+  NodeId,
+  OPCUACertificateManager,
+  OPCUAServer,
+  SecurityPolicy,
+  nodesets,
+  type UserManagerOptions,
+} from "node-opcua";
+import { ADMIN_NODESET_FILE } from "../admin/admin-model.js";
+import type { DirectoryService } from "../directory/directory-service.js";
+import type { Logger } from "../log.js";
+import { GDS_NAMESPACE_URI } from "../users/roles.js";
+import type { UserService } from "../users/user-service.js";
+import { AccessPolicy } from "./access-policy.js";
+import { APPLICATIONS_NAMESPACE_URI, ApplicationCodec } from "./application-codec.js";
+import { installAdmin } from "./install-admin.js";
+import { installDirectory } from "./install-directory.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** nodesets/ at the package root, from src/opcua (ts-jest) or dist/src/opcua (compiled). */
+export function adminNodesetPath(): string {
+  const fromSrc = path.resolve(here, "../../nodesets", ADMIN_NODESET_FILE);
+  const fromDist = path.resolve(here, "../../../nodesets", ADMIN_NODESET_FILE);
+  return here.includes(`${path.sep}dist${path.sep}`) ? fromDist : fromSrc;
+}
+
+export interface GdsEndpointOptions {
+  port: number;
+  hostname: string;
+  dataDir: string;
+  acceptUnknownCertificates: boolean;
+  directory: DirectoryService;
+  users: UserService;
+  log: Logger;
+}
+
+export interface GdsEndpoint {
+  server: OPCUAServer;
+  endpointUrl: string;
+  stop(): Promise<void>;
+}
+
+const RECORD_DATA_TYPE = 1; // ApplicationRecordDataType, ns=GDS
+
+/**
+ * The OPC UA endpoint: the standard and GDS nodesets plus our admin nodeset, the Directory and
+ * admin methods bound, users and roles from the UserService. Certificates of the server itself
+ * and of the PKI that judges client certificates live in the data dir.
+ */
+export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEndpoint> {
+  const { log } = opts;
+  const serverCertificateManager = new OPCUACertificateManager({
+    rootFolder: path.join(opts.dataDir, "server-pki"),
+    automaticallyAcceptUnknownCertificate: opts.acceptUnknownCertificates,
+    name: "server-pki",
+  });
+  // X509 user tokens: only certificates an admin placed in user-pki/trusted are accepted; the
+  // certificate's CN names the user whose roles apply.
+  const userCertificateManager = new OPCUACertificateManager({
+    rootFolder: path.join(opts.dataDir, "user-pki"),
+    automaticallyAcceptUnknownCertificate: false,
+    name: "user-pki",
+  });
+
+  let access: AccessPolicy | undefined;
+  const userManager: UserManagerOptions = {
+    isValidUserAsync: (userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) => {
+      opts.users.verify(userName, password).then(
+        (ok) => callback(null, ok),
+        (err) => callback(err as Error),
+      );
+    },
+    getUserRoles: (userName: string): NodeId[] => (access ? access.roleNodeIds(opts.users.rolesOf(userName)) : []),
+  };
+
+  const server = new OPCUAServer({
+    port: opts.port,
+    hostname: opts.hostname,
+    nodeset_filename: [nodesets.standard, nodesets.gds, adminNodesetPath()],
+    nodesetLoaderOptions: { permissions: "ignore", trustSiblingImages: true },
+    serverCertificateManager,
+    userCertificateManager,
+    userManager,
+    allowAnonymous: true,
+    securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss],
+    securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+    serverInfo: {
+      applicationUri: `urn:${opts.hostname}:opcua-gds`,
+      productUri: "urn:opcua-gds",
+      applicationName: { text: "opcua-gds", locale: "en" },
+      applicationType: 3, // DiscoveryServer
+    },
+    buildInfo: { productName: "opcua-gds", manufacturerName: "opcua-gds", softwareVersion: "0.1.0" },
+    serverCapabilities: { maxSessions: 200 },
+    maxConnectionsPerEndpoint: 200,
+  });
+
+  await server.initialize();
+  const addressSpace = server.engine.addressSpace;
+  if (!addressSpace) throw new Error("address space was not created");
+  const gdsNamespace = addressSpace.getNamespaceIndex(GDS_NAMESPACE_URI);
+  const applicationsNamespace = addressSpace.registerNamespace(APPLICATIONS_NAMESPACE_URI).index;
+  access = new AccessPolicy((uri) => addressSpace.getNamespaceIndex(uri));
+  const codec = new ApplicationCodec(addressSpace, new NodeId(NodeId.NodeIdType.NUMERIC, RECORD_DATA_TYPE, gdsNamespace), applicationsNamespace);
+
+  installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, codec, access, log });
+  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, codec, access, log });
+
+  server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
+  await server.start();
+  const endpointUrl = server.getEndpointUrl();
+  return {
+    server,
+    endpointUrl,
+    async stop() {
+      await server.shutdown(0);
+      await serverCertificateManager.dispose();
+      await userCertificateManager.dispose();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { DataType, NodeId, Variant, VariantArrayType, type AddressSpace } from "node-opcua";
+import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, type AdminArgType } from "../admin/admin-model.js";
+import type { DirectoryService } from "../directory/directory-service.js";
+import type { Logger } from "../log.js";
+import type { UserService } from "../users/user-service.js";
+import type { AccessPolicy } from "./access-policy.js";
+import type { ApplicationCodec } from "./application-codec.js";
+import { expectArgumentCount, stringArg, stringArrayArg } from "./arguments.js";
+import { makeMethodHandler, type CallContext } from "./method-handler.js";
+
+export interface AdminInstallOptions {
+  addressSpace: AddressSpace;
+  directory: DirectoryService;
+  users: UserService;
+  codec: ApplicationCodec;
+  access: AccessPolicy;
+  log: Logger;
+}
+
+type AdminBody = (args: Variant[], call: CallContext) => Promise<unknown[]>;
+
+/** Any administrative role may look; changes need the role that owns the thing changed. */
+const READ_ROLES = ["DiscoveryAdmin", "CertificateAuthorityAdmin", "RegistrationAuthorityAdmin", "SecurityAdmin"];
+
+/**
+ * Binds the methods of our admin object (nodesets/opcua-gds-admin.NodeSet2.xml) by the shared
+ * table in src/admin/admin-model.ts. All of them need SignAndEncrypt: passwords travel here.
+ */
+export function installAdmin(opts: AdminInstallOptions): void {
+  const { directory, users, codec, access, addressSpace, log } = opts;
+  const ns = addressSpace.getNamespaceIndex(ADMIN_NAMESPACE_URI);
+  if (ns < 0) throw new Error(`admin nodeset (${ADMIN_NAMESPACE_URI}) is not loaded`);
+
+  const bodies: Record<string, AdminBody> = {
+    ListApplications: async (_args, call) => {
+      access.requireAnyRole(call, READ_ROLES);
+      return [JSON.stringify(directory.list().map((r) => codec.toJson(r)))];
+    },
+    GetApplication: async (args, call) => {
+      access.requireAnyRole(call, READ_ROLES);
+      const id = codec.parseIdString(stringArg(args, 0, "ApplicationId"));
+      return [JSON.stringify(codec.toJson(directory.get(id)))];
+    },
+    RemoveApplication: async (args, call) => {
+      access.requireAnyRole(call, ["DiscoveryAdmin"]);
+      const id = codec.parseIdString(stringArg(args, 0, "ApplicationId"));
+      const record = await directory.unregister(id);
+      log.info({ applicationId: id, applicationUri: record.applicationUri, user: call.userName }, "application unregistered");
+      return [];
+    },
+    AddUser: async (args, call) => {
+      access.requireAnyRole(call, ["SecurityAdmin"]);
+      const name = stringArg(args, 0, "UserName", 64);
+      const roles = stringArrayArg(args, 1, "Roles", 32, 64);
+      const info = await users.add(name, roles, stringArg(args, 2, "Password", 1024));
+      log.info({ userName: info.name, roles: info.roles, user: call.userName }, "user added");
+      return [];
+    },
+    ListUsers: async (_args, call) => {
+      access.requireAnyRole(call, ["SecurityAdmin"]);
+      return [JSON.stringify(users.list())];
+    },
+    RemoveUser: async (args, call) => {
+      access.requireAnyRole(call, ["SecurityAdmin"]);
+      const name = stringArg(args, 0, "UserName", 64);
+      await users.remove(name);
+      log.info({ userName: name, user: call.userName }, "user removed");
+      return [];
+    },
+  };
+
+  for (const m of ADMIN_METHODS) {
+    const body = bodies[m.name];
+    if (!body) throw new Error(`admin method ${m.name} has no implementation`);
+    const method = addressSpace.findMethod(new NodeId(NodeId.NodeIdType.NUMERIC, m.id, ns));
+    if (!method) throw new Error(`admin nodeset lacks method ${m.name}`);
+    method.bindMethod(
+      makeMethodHandler({
+        method: m.name,
+        security: "signAndEncrypt",
+        log,
+        body: async (args, call) => {
+          expectArgumentCount(args, m.inputs.map((a) => a.name));
+          const out = await body(args, call);
+          return out.map((value, i) => toVariant(m.outputs[i].type, value));
+        },
+      }),
+    );
+  }
+}
+
+function toVariant(type: AdminArgType, value: unknown): Variant {
+  switch (type) {
+    case "String":
+      return new Variant({ dataType: DataType.String, value });
+    case "String[]":
+      return new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value });
+    case "Boolean":
+      return new Variant({ dataType: DataType.Boolean, value });
+    case "UInt32":
+      return new Variant({ dataType: DataType.UInt32, value });
+  }
+}

@@ -1,0 +1,139 @@
+import { DataType, NodeId, Variant, type AddressSpace, type UAMethod } from "node-opcua";
+import type { DirectoryService } from "../directory/directory-service.js";
+import { GdsError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { AccessPolicy } from "./access-policy.js";
+import type { ApplicationCodec } from "./application-codec.js";
+import { expectArgumentCount, nodeIdArg, stringArg, stringArrayArg, uint32Arg } from "./arguments.js";
+import { makeMethodHandler, type MethodBody, type SecurityRequirement } from "./method-handler.js";
+
+/** NodeIds (ns=GDS) of the Directory object and its methods, as the GDS nodeset declares them. */
+export const DIRECTORY_NODE = 141;
+export const DIRECTORY_METHODS = {
+  FindApplications: 143,
+  RegisterApplication: 146,
+  UpdateApplication: 200,
+  UnregisterApplication: 149,
+  GetApplication: 216,
+  QueryApplications: 992,
+  QueryServers: 151,
+} as const;
+
+export interface DirectoryInstallOptions {
+  addressSpace: AddressSpace;
+  gdsNamespace: number;
+  directory: DirectoryService;
+  codec: ApplicationCodec;
+  access: AccessPolicy;
+  log: Logger;
+}
+
+/** Binds the Directory methods of OPC 10000-12 §6 on ns=GDS;i=141. */
+export function installDirectory(opts: DirectoryInstallOptions): void {
+  const { directory, codec, access } = opts;
+
+  const bind = (name: keyof typeof DIRECTORY_METHODS, security: SecurityRequirement, body: MethodBody) =>
+    bindGdsMethod(opts, DIRECTORY_METHODS[name], name, security, body);
+
+  bind("RegisterApplication", "sign", async (args, call) => {
+    expectArgumentCount(args, ["Application"]);
+    access.requireAnyRole(call, ["DiscoveryAdmin"]);
+    const { input } = codec.decodeRecordArgument(args[0]);
+    const record = await directory.register(input);
+    opts.log.info({ applicationId: record.applicationId, applicationUri: record.applicationUri, user: call.userName }, "application registered");
+    return [new Variant({ dataType: DataType.NodeId, value: codec.toNodeId(record.applicationId) })];
+  });
+
+  bind("UpdateApplication", "sign", async (args, call) => {
+    expectArgumentCount(args, ["Application"]);
+    access.requireAnyRole(call, ["DiscoveryAdmin"]);
+    const { applicationId, input } = codec.decodeRecordArgument(args[0]);
+    const record = await directory.update(codec.fromNodeId(applicationId, "Application.ApplicationId"), input);
+    opts.log.info({ applicationId: record.applicationId, user: call.userName }, "application updated");
+  });
+
+  bind("UnregisterApplication", "sign", async (args, call) => {
+    expectArgumentCount(args, ["ApplicationId"]);
+    access.requireAnyRole(call, ["DiscoveryAdmin"]);
+    const id = codec.fromNodeId(nodeIdArg(args, 0, "ApplicationId"));
+    const record = await directory.unregister(id);
+    opts.log.info({ applicationId: id, applicationUri: record.applicationUri, user: call.userName }, "application unregistered");
+  });
+
+  bind("GetApplication", "sign", async (args, call) => {
+    expectArgumentCount(args, ["ApplicationId"]);
+    access.requireAuthenticated(call);
+    const record = directory.get(codec.fromNodeId(nodeIdArg(args, 0, "ApplicationId")));
+    return [codec.recordVariant(record)];
+  });
+
+  bind("FindApplications", "sign", async (args) => {
+    expectArgumentCount(args, ["ApplicationUri"]);
+    const uri = stringArg(args, 0, "ApplicationUri");
+    return [codec.recordArrayVariant(directory.findByUri(uri))];
+  });
+
+  bind("QueryApplications", "sign", async (args) => {
+    expectArgumentCount(args, ["StartingRecordId", "MaxRecordsToReturn", "ApplicationName", "ApplicationUri", "ApplicationType", "ProductUri", "Capabilities"]);
+    const result = directory.queryApplications({
+      startingRecordId: uint32Arg(args, 0, "StartingRecordId"),
+      maxRecordsToReturn: uint32Arg(args, 1, "MaxRecordsToReturn"),
+      applicationName: stringArg(args, 2, "ApplicationName"),
+      applicationUri: stringArg(args, 3, "ApplicationUri"),
+      applicationType: uint32Arg(args, 4, "ApplicationType"),
+      productUri: stringArg(args, 5, "ProductUri"),
+      serverCapabilities: stringArrayArg(args, 6, "Capabilities"),
+    });
+    return [
+      new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }),
+      new Variant({ dataType: DataType.UInt32, value: result.nextRecordId }),
+      codec.descriptionArrayVariant(result.applications),
+    ];
+  });
+
+  bind("QueryServers", "sign", async (args) => {
+    expectArgumentCount(args, ["StartingRecordId", "MaxRecordsToReturn", "ApplicationName", "ApplicationUri", "ProductUri", "ServerCapabilities"]);
+    const result = directory.queryServers({
+      startingRecordId: uint32Arg(args, 0, "StartingRecordId"),
+      maxRecordsToReturn: uint32Arg(args, 1, "MaxRecordsToReturn"),
+      applicationName: stringArg(args, 2, "ApplicationName"),
+      applicationUri: stringArg(args, 3, "ApplicationUri"),
+      productUri: stringArg(args, 4, "ProductUri"),
+      serverCapabilities: stringArrayArg(args, 5, "ServerCapabilities"),
+    });
+    return [new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }), codec.serversVariant(result.servers)];
+  });
+
+  // The CertificateManager methods arrive with the certificate manager; until then they answer
+  // BadNotImplemented rather than the BadInternalError of an unbound method.
+  const directoryNode = opts.addressSpace.findNode(new NodeId(NodeId.NodeIdType.NUMERIC, DIRECTORY_NODE, opts.gdsNamespace));
+  const bound = new Set<number>(Object.values(DIRECTORY_METHODS));
+  for (const ref of directoryNode?.findReferencesAsObject("HasComponent", true) ?? []) {
+    const method = ref as UAMethod;
+    if (method.nodeClass !== 4 /* Method */ || bound.has(Number(method.nodeId.value))) continue;
+    if (method.nodeId.namespace !== opts.gdsNamespace) continue;
+    method.bindMethod(
+      makeMethodHandler({
+        method: method.browseName.name ?? "?",
+        security: "sign",
+        log: opts.log,
+        body: async () => {
+          throw new GdsError("BadNotImplemented", `${method.browseName.name} is not available in this version of opcua-gds`);
+        },
+      }),
+    );
+  }
+}
+
+export function bindGdsMethod(
+  opts: { addressSpace: AddressSpace; gdsNamespace: number; log: Logger },
+  id: number,
+  name: string,
+  security: SecurityRequirement,
+  body: MethodBody,
+): void {
+  const nodeId = new NodeId(NodeId.NodeIdType.NUMERIC, id, opts.gdsNamespace);
+  const method = opts.addressSpace.findMethod(nodeId);
+  if (!method) throw new Error(`GDS nodeset lacks ${name} (${nodeId.toString()})`);
+  method.bindMethod(makeMethodHandler({ method: name, security, body, log: opts.log }));
+}
