@@ -54,6 +54,10 @@ export class ApplicationCodec {
       throw new GdsError("BadInvalidArgument", `${name}: expected an ApplicationRecordDataType`);
     }
     const eo = v.value as Record<string, unknown>;
+    if (eo.constructor?.name === "OpaqueStructure") {
+      // node-opcua could not decode the body: in practice an ApplicationType outside the enum.
+      throw new GdsError("BadInvalidArgument", `${name}: the ApplicationRecordDataType could not be decoded; is ApplicationType one of 0 Server, 1 Client, 2 ClientAndServer, 3 DiscoveryServer?`);
+    }
     if (!("applicationUri" in eo) || !("applicationType" in eo) || !("applicationNames" in eo)) {
       throw new GdsError("BadInvalidArgument", `${name}: expected an ApplicationRecordDataType, got another structure`);
     }

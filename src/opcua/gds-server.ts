@@ -18,6 +18,7 @@ import { AccessPolicy } from "./access-policy.js";
 import { APPLICATIONS_NAMESPACE_URI, ApplicationCodec } from "./application-codec.js";
 import { installAdmin } from "./install-admin.js";
 import { installDirectory } from "./install-directory.js";
+import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** nodesets/ at the package root, from src/opcua (ts-jest) or dist/src/opcua (compiled). */
@@ -52,6 +53,7 @@ const RECORD_DATA_TYPE = 1; // ApplicationRecordDataType, ns=GDS
  */
 export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEndpoint> {
   const { log } = opts;
+  routeNodeOpcuaLogs(log);
   const serverCertificateManager = new OPCUACertificateManager({
     rootFolder: path.join(opts.dataDir, "server-pki"),
     automaticallyAcceptUnknownCertificate: opts.acceptUnknownCertificates,
