@@ -1,0 +1,469 @@
+/**
+ * The Directory: registered applications (OPC 10000-12 §6.6 / digest §2–3), their persistence and
+ * the FindApplications / QueryApplications / QueryServers lookups. Plain TypeScript; the OPC UA
+ * layer maps NodeIds to applicationId strings and GdsError names to StatusCodes.
+ *
+ * State lives in the store collection "applications" (key = applicationId, value = the record)
+ * and "meta"/"directory" ({ lastRecordId }). The whole directory is also held in memory, indexed
+ * by id, by ApplicationUri (case-insensitive, unique) and by recordId order for paging; reads
+ * never touch the store. Mutations are serialised by an internal mutex and commit one store batch
+ * each; the in-memory indexes change only after the commit resolved, so a failed commit leaves
+ * the directory as it was.
+ */
+import { randomUUID } from "node:crypto";
+import type { Clock } from "../clock.js";
+import { GdsError } from "../errors.js";
+import type { Store, StoreMutation } from "../store/store.js";
+import { ApplicationKind, type ApplicationInput, type ApplicationRecord, type LocalizedName } from "./application-record.js";
+import type {
+  QueryApplicationsRequest,
+  QueryApplicationsResult,
+  QueryServersRequest,
+  QueryServersResult,
+  ServerOnNetworkEntry,
+} from "./directory-service.types.js";
+import { compileLikePattern, type LikeMatcher } from "./like-pattern.js";
+import { MAX_SERVER_CAPABILITIES } from "./limits.js";
+import { absoluteUriProblem, isReverseConnectUrl, validateApplication } from "./validate-application.js";
+
+/** Store collection of application records, keyed by applicationId. */
+export const APPLICATIONS_COLLECTION = "applications";
+/** Store collection and key of the directory's counters. */
+export const META_COLLECTION = "meta";
+export const DIRECTORY_META_KEY = "directory";
+
+export interface DirectoryMeta {
+  /** The highest recordId ever handed out (never decreases, also across unregistrations). */
+  lastRecordId: number;
+}
+
+export interface DirectoryServiceOptions {
+  store: Store;
+  clock: Clock;
+  /** When the record counter started (the store's creation time); reported as LastCounterResetTime. */
+  counterResetTime: Date;
+}
+
+/** Runs before an unregistration is committed; throwing aborts the unregistration. */
+export type UnregisterListener = (record: ApplicationRecord) => Promise<void>;
+
+const MAX_UINT32 = 0xffffffff;
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+interface Entry {
+  /** Deep-frozen; handed out as is. */
+  record: ApplicationRecord;
+  uriKey: string;
+  /** Upper-cased capabilities. */
+  caps: ReadonlySet<string>;
+  defaultName: string;
+}
+
+interface CompiledFilter {
+  name: LikeMatcher | null;
+  uri: LikeMatcher | null;
+  productUri: LikeMatcher | null;
+  caps: string[];
+}
+
+function uriKey(uri: string): string {
+  return uri.toLowerCase();
+}
+
+function excerpt(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+}
+
+function freezeRecord(r: ApplicationRecord): ApplicationRecord {
+  const names: LocalizedName[] = (r.applicationNames ?? []).map((n) =>
+    Object.freeze({ locale: n.locale ?? null, text: n.text }),
+  );
+  return Object.freeze({
+    applicationId: r.applicationId.toLowerCase(),
+    recordId: r.recordId,
+    applicationUri: r.applicationUri,
+    applicationType: r.applicationType,
+    applicationNames: Object.freeze(names) as LocalizedName[],
+    productUri: r.productUri,
+    discoveryUrls: Object.freeze([...(r.discoveryUrls ?? [])]) as string[],
+    serverCapabilities: Object.freeze([...(r.serverCapabilities ?? [])]) as string[],
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  });
+}
+
+function makeEntry(r: ApplicationRecord): Entry {
+  const record = freezeRecord(r);
+  return {
+    record,
+    uriKey: uriKey(record.applicationUri),
+    caps: new Set(record.serverCapabilities.map((c) => c.toUpperCase())),
+    defaultName: record.applicationNames[0]?.text ?? "",
+  };
+}
+
+function uint32(value: unknown, field: string): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_UINT32) {
+    throw new GdsError("BadInvalidArgument", `${field}: must be an unsigned 32-bit integer`);
+  }
+  return value;
+}
+
+function compileFilterPattern(pattern: unknown, field: string): LikeMatcher | null {
+  if (pattern === null || pattern === undefined || pattern === "") return null;
+  if (typeof pattern !== "string") throw new GdsError("BadInvalidArgument", `${field}: must be a string`);
+  try {
+    return compileLikePattern(pattern);
+  } catch (e) {
+    if (e instanceof GdsError) throw new GdsError(e.statusName, `${field}: ${e.message}`);
+    throw e;
+  }
+}
+
+function compileCapabilities(requested: unknown): string[] {
+  if (requested === null || requested === undefined) return [];
+  if (!Array.isArray(requested)) throw new GdsError("BadInvalidArgument", "ServerCapabilities: must be an array");
+  if (requested.length > MAX_SERVER_CAPABILITIES) {
+    throw new GdsError(
+      "BadInvalidArgument",
+      `ServerCapabilities: at most ${MAX_SERVER_CAPABILITIES} entries are allowed (got ${requested.length})`,
+    );
+  }
+  const caps = new Set<string>();
+  for (const c of requested) {
+    if (c === null || c === undefined || c === "") continue;
+    if (typeof c !== "string") throw new GdsError("BadInvalidArgument", "ServerCapabilities: entries must be strings");
+    caps.add(c.toUpperCase());
+  }
+  if (caps.has("NA") && caps.size > 1) {
+    throw new GdsError("BadInvalidArgument", "ServerCapabilities: NA cannot be combined with other capabilities");
+  }
+  return [...caps];
+}
+
+export class DirectoryService {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly counterResetTime: Date;
+  private readonly byId = new Map<string, Entry>();
+  private readonly byUri = new Map<string, Entry>();
+  /** Ascending recordId. */
+  private ordered: Entry[] = [];
+  private lastRecordId = 0;
+  private ready = false;
+  private readonly listeners: UnregisterListener[] = [];
+  private mutexTail: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: DirectoryServiceOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock;
+    this.counterResetTime = new Date(opts.counterResetTime.getTime());
+  }
+
+  /** Loads the directory from the store. Must resolve before any other call. */
+  async init(): Promise<void> {
+    await this.exclusive(async () => {
+      const records = await this.store.values<ApplicationRecord>(APPLICATIONS_COLLECTION);
+      const meta = await this.store.get<DirectoryMeta>(META_COLLECTION, DIRECTORY_META_KEY);
+      this.byId.clear();
+      this.byUri.clear();
+      const ordered: Entry[] = [];
+      let maxRecordId = 0;
+      for (const r of records) {
+        const entry = makeEntry(r);
+        const clash = this.byUri.get(entry.uriKey);
+        if (clash) {
+          throw new GdsError(
+            "BadConfigurationError",
+            `store: applications ${clash.record.applicationId} and ${entry.record.applicationId} share ApplicationUri ${excerpt(entry.record.applicationUri)}`,
+          );
+        }
+        this.byId.set(entry.record.applicationId, entry);
+        this.byUri.set(entry.uriKey, entry);
+        ordered.push(entry);
+        maxRecordId = Math.max(maxRecordId, entry.record.recordId);
+      }
+      ordered.sort((a, b) => a.record.recordId - b.record.recordId);
+      this.ordered = ordered;
+      // The counter never goes back, even if the meta record was lost.
+      this.lastRecordId = Math.max(meta?.lastRecordId ?? 0, maxRecordId);
+      this.ready = true;
+    });
+  }
+
+  /**
+   * RegisterApplication: validates, refuses a second registration of an ApplicationUri
+   * (case-insensitive) with BadEntryExists, assigns a new applicationId (GUID) and recordId.
+   */
+  async register(input: unknown): Promise<ApplicationRecord> {
+    this.assertReady();
+    const app = validateApplication(input);
+    return this.exclusive(async () => {
+      const existing = this.byUri.get(uriKey(app.applicationUri));
+      if (existing) {
+        throw new GdsError(
+          "BadEntryExists",
+          `ApplicationUri: ${excerpt(app.applicationUri)} is already registered (ApplicationId ${existing.record.applicationId})`,
+        );
+      }
+      const now = this.clock.now().toISOString();
+      const record: ApplicationRecord = {
+        applicationId: randomUUID(),
+        recordId: this.nextRecordId(),
+        ...app,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await this.store.commit(this.upsertMutations(record));
+      return this.afterUpsert(record, undefined);
+    });
+  }
+
+  /**
+   * UpdateApplication: BadNotFound for an unknown id, BadInvalidArgument for invalid input,
+   * BadWriteNotSupported if the ApplicationUri is not exactly the registered one. The record gets
+   * a new recordId (so it moves to the end of the paging order) and a new updatedAt.
+   */
+  async update(applicationId: string, input: unknown): Promise<ApplicationRecord> {
+    this.assertReady();
+    return this.exclusive(async () => {
+      const existing = this.lookup(applicationId);
+      const app: ApplicationInput = validateApplication(input);
+      if (app.applicationUri !== existing.record.applicationUri) {
+        throw new GdsError(
+          "BadWriteNotSupported",
+          `ApplicationUri: cannot be changed (registered ${excerpt(existing.record.applicationUri)}, got ${excerpt(app.applicationUri)})`,
+        );
+      }
+      const record: ApplicationRecord = {
+        applicationId: existing.record.applicationId,
+        recordId: this.nextRecordId(),
+        ...app,
+        createdAt: existing.record.createdAt,
+        updatedAt: this.clock.now().toISOString(),
+      };
+      await this.store.commit(this.upsertMutations(record));
+      return this.afterUpsert(record, existing);
+    });
+  }
+
+  /**
+   * UnregisterApplication: BadNotFound for an unknown id. The onUnregister listeners run first
+   * (in registration order, inside the directory's mutex, so they must not call mutating
+   * directory methods); if one throws, nothing is deleted and its error is rethrown.
+   */
+  async unregister(applicationId: string): Promise<ApplicationRecord> {
+    this.assertReady();
+    return this.exclusive(async () => {
+      const entry = this.lookup(applicationId);
+      for (const listener of [...this.listeners]) await listener(entry.record);
+      await this.store.commit([{ collection: APPLICATIONS_COLLECTION, key: entry.record.applicationId, value: null }]);
+      this.byId.delete(entry.record.applicationId);
+      this.byUri.delete(entry.uriKey);
+      this.removeOrdered(entry);
+      return entry.record;
+    });
+  }
+
+  /** Registers a hook run before each unregistration is committed. Returns a function removing it. */
+  onUnregister(listener: UnregisterListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** GetApplication. Anything that is not a known GUID (any hex case) → BadNotFound. */
+  get(applicationId: string): ApplicationRecord {
+    this.assertReady();
+    return this.lookup(applicationId).record;
+  }
+
+  /**
+   * FindApplications: the record whose ApplicationUri equals `uri` case-insensitively, as a list of
+   * 0 or 1. An empty, over-long or non-URI argument → BadInvalidArgument.
+   */
+  findByUri(uri: string): ApplicationRecord[] {
+    this.assertReady();
+    if (typeof uri !== "string") throw new GdsError("BadInvalidArgument", "ApplicationUri: must be a string");
+    const problem = absoluteUriProblem(uri);
+    if (problem) throw new GdsError("BadInvalidArgument", `ApplicationUri: ${problem}`);
+    const entry = this.byUri.get(uriKey(uri));
+    return entry ? [entry.record] : [];
+  }
+
+  /**
+   * QueryApplications. Filters are ANDed; an empty string or array is no filter. ApplicationName
+   * (matched against the default, i.e. first, name), ApplicationUri and ProductUri are LIKE
+   * patterns (case-insensitive); every requested capability must be present (case-insensitive).
+   * ApplicationType mask: 0 and 3 all, 1 servers (all but Client), 2 clients (Client and
+   * ClientAndServer). Client records are returned only if they have the RCP capability.
+   *
+   * Paging by ascending recordId: records with recordId ≥ StartingRecordId are returned (so both
+   * "NextRecordId" and "last RecordId + 1" continue without gaps); MaxRecordsToReturn 0 = no limit;
+   * NextRecordId is the recordId of the first matching record not returned, 0 when there is none.
+   */
+  queryApplications(req: QueryApplicationsRequest): QueryApplicationsResult {
+    this.assertReady();
+    const start = uint32(req.startingRecordId, "StartingRecordId");
+    const max = uint32(req.maxRecordsToReturn, "MaxRecordsToReturn");
+    const mask = uint32(req.applicationType, "ApplicationType");
+    if (mask > 3) {
+      throw new GdsError(
+        "BadInvalidArgument",
+        `ApplicationType: must be 0 (all), 1 (servers), 2 (clients) or 3 (all); got ${mask}`,
+      );
+    }
+    const filter = this.compileFilter(req.applicationName, req.applicationUri, req.productUri, req.serverCapabilities);
+    const applications: ApplicationRecord[] = [];
+    let nextRecordId = 0;
+    const ordered = this.ordered;
+    for (let i = this.lowerBound(start); i < ordered.length; i++) {
+      const entry = ordered[i]!;
+      const type = entry.record.applicationType;
+      if (type === ApplicationKind.Client && !entry.caps.has("RCP")) continue;
+      if (mask === 1 && type === ApplicationKind.Client) continue;
+      if (mask === 2 && type !== ApplicationKind.Client && type !== ApplicationKind.ClientAndServer) continue;
+      if (!this.matches(entry, filter)) continue;
+      if (max !== 0 && applications.length >= max) {
+        nextRecordId = entry.record.recordId;
+        break;
+      }
+      applications.push(entry.record);
+    }
+    return { lastCounterResetTime: new Date(this.counterResetTime.getTime()), nextRecordId, applications };
+  }
+
+  /**
+   * QueryServers. Same filters and paging as queryApplications (without a type mask); Client
+   * records are never returned. Each matching record yields one ServerOnNetwork entry per
+   * DiscoveryUrl (ServerName = default name, RecordId = the record's), skipping `rcp+` URLs.
+   * MaxRecordsToReturn counts RECORDS, and a record's URLs are never split across pages, so a page
+   * may hold more entries than MaxRecordsToReturn. The next page starts at the last RecordId + 1.
+   */
+  queryServers(req: QueryServersRequest): QueryServersResult {
+    this.assertReady();
+    const start = uint32(req.startingRecordId, "StartingRecordId");
+    const max = uint32(req.maxRecordsToReturn, "MaxRecordsToReturn");
+    const filter = this.compileFilter(req.applicationName, req.applicationUri, req.productUri, req.serverCapabilities);
+    const servers: ServerOnNetworkEntry[] = [];
+    let records = 0;
+    const ordered = this.ordered;
+    for (let i = this.lowerBound(start); i < ordered.length; i++) {
+      if (max !== 0 && records >= max) break;
+      const entry = ordered[i]!;
+      const r = entry.record;
+      if (r.applicationType === ApplicationKind.Client) continue;
+      if (!this.matches(entry, filter)) continue;
+      let emitted = false;
+      for (const url of r.discoveryUrls) {
+        if (isReverseConnectUrl(url)) continue;
+        servers.push({
+          recordId: r.recordId,
+          serverName: entry.defaultName,
+          discoveryUrl: url,
+          serverCapabilities: r.serverCapabilities.slice(),
+        });
+        emitted = true;
+      }
+      if (emitted) records++;
+    }
+    return { lastCounterResetTime: new Date(this.counterResetTime.getTime()), servers };
+  }
+
+  /** All records in recordId order. */
+  list(): ApplicationRecord[] {
+    this.assertReady();
+    return this.ordered.map((e) => e.record);
+  }
+
+  count(): number {
+    this.assertReady();
+    return this.ordered.length;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private assertReady(): void {
+    if (!this.ready) throw new GdsError("BadInvalidState", "directory: init() has not completed");
+  }
+
+  /** Serialises mutations: each runs after the previous one settled. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.mutexTail.then(fn, fn);
+    this.mutexTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private nextRecordId(): number {
+    if (this.lastRecordId >= MAX_UINT32) {
+      throw new GdsError("BadOutOfRange", "directory: record ids exhausted (UInt32)");
+    }
+    return this.lastRecordId + 1;
+  }
+
+  private upsertMutations(record: ApplicationRecord): StoreMutation[] {
+    return [
+      { collection: APPLICATIONS_COLLECTION, key: record.applicationId, value: record },
+      { collection: META_COLLECTION, key: DIRECTORY_META_KEY, value: { lastRecordId: record.recordId } satisfies DirectoryMeta },
+    ];
+  }
+
+  /** Applies a committed create/update to the indexes. */
+  private afterUpsert(record: ApplicationRecord, previous: Entry | undefined): ApplicationRecord {
+    this.lastRecordId = record.recordId;
+    const entry = makeEntry(record);
+    if (previous) this.removeOrdered(previous);
+    this.byId.set(entry.record.applicationId, entry);
+    this.byUri.set(entry.uriKey, entry);
+    this.ordered.push(entry); // the newest recordId: stays sorted
+    return entry.record;
+  }
+
+  private lookup(applicationId: string): Entry {
+    if (typeof applicationId !== "string" || applicationId.length !== 36 || !GUID.test(applicationId)) {
+      const shown = typeof applicationId === "string" ? excerpt(applicationId) : String(applicationId);
+      throw new GdsError("BadNotFound", `ApplicationId ${shown}: not a known application`);
+    }
+    const entry = this.byId.get(applicationId.toLowerCase());
+    if (!entry) throw new GdsError("BadNotFound", `ApplicationId ${applicationId}: not a known application`);
+    return entry;
+  }
+
+  /** Index of the first entry with recordId ≥ recordId. */
+  private lowerBound(recordId: number): number {
+    let lo = 0;
+    let hi = this.ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ordered[mid]!.record.recordId < recordId) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private removeOrdered(entry: Entry): void {
+    let i = this.lowerBound(entry.record.recordId);
+    while (i < this.ordered.length && this.ordered[i] !== entry) i++;
+    if (i < this.ordered.length) this.ordered.splice(i, 1);
+  }
+
+  private compileFilter(name: unknown, uri: unknown, productUri: unknown, caps: unknown): CompiledFilter {
+    return {
+      name: compileFilterPattern(name, "ApplicationName"),
+      uri: compileFilterPattern(uri, "ApplicationUri"),
+      productUri: compileFilterPattern(productUri, "ProductUri"),
+      caps: compileCapabilities(caps),
+    };
+  }
+
+  private matches(entry: Entry, f: CompiledFilter): boolean {
+    for (const c of f.caps) if (!entry.caps.has(c)) return false;
+    if (f.uri && !f.uri(entry.record.applicationUri)) return false;
+    if (f.productUri && !f.productUri(entry.record.productUri)) return false;
+    if (f.name && !f.name(entry.defaultName)) return false;
+    return true;
+  }
+}
