@@ -1,0 +1,45 @@
+import type { AdminCall } from "./admin-client.js";
+import type { CliCommand } from "./args.js";
+import {
+  expectArray,
+  expectObject,
+  formatApplication,
+  formatApplicationsTable,
+  formatDone,
+  formatJson,
+  formatUsersTable,
+  parseJsonResult,
+} from "./format.js";
+
+export type AdminCommand = Exclude<CliCommand, { kind: "help" } | { kind: "start" }>;
+
+/** Runs one admin command through `call` and returns what to print on stdout. */
+export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promise<string> {
+  const { json } = cmd.admin;
+  switch (cmd.kind) {
+    case "apps list": {
+      const [out] = await call("ListApplications", []);
+      const apps = expectArray(parseJsonResult(out, "applications"), "applications");
+      return json ? formatJson(apps) : formatApplicationsTable(apps);
+    }
+    case "apps show": {
+      const [out] = await call("GetApplication", [cmd.applicationId]);
+      const app = expectObject(parseJsonResult(out, "application"), "application");
+      return json ? formatJson(app) : formatApplication(app);
+    }
+    case "apps remove":
+      await call("RemoveApplication", [cmd.applicationId]);
+      return json ? formatJson({ removed: cmd.applicationId }) : formatDone.appRemoved(cmd.applicationId);
+    case "users add":
+      await call("AddUser", [cmd.name, cmd.roles, cmd.password]);
+      return json ? formatJson({ added: cmd.name, roles: cmd.roles }) : formatDone.userAdded(cmd.name, cmd.roles);
+    case "users list": {
+      const [out] = await call("ListUsers", []);
+      const users = expectArray(parseJsonResult(out, "users"), "users");
+      return json ? formatJson(users) : formatUsersTable(users);
+    }
+    case "users remove":
+      await call("RemoveUser", [cmd.name]);
+      return json ? formatJson({ removed: cmd.name }) : formatDone.userRemoved(cmd.name);
+  }
+}

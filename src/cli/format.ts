@@ -1,0 +1,131 @@
+/**
+ * Output formats of the `gds` CLI: pure functions from the server's JSON to text. The server
+ * returns lists and records as JSON strings (src/admin/admin-model.ts); `--json` prints them
+ * re-indented, the default is a table or a key/value listing.
+ */
+import { CliError, ExitCode } from "./cli-error.js";
+
+type Json = Record<string, unknown>;
+
+const APPLICATION_TYPES = ["Server", "Client", "ClientAndServer", "DiscoveryServer"];
+
+/** Parses a JSON result of an admin method; a broken reply is an error, not a crash. */
+export function parseJsonResult(text: unknown, what: string): unknown {
+  if (typeof text !== "string") {
+    throw new CliError(`the server returned no ${what}`, ExitCode.Failure);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new CliError(`the server returned invalid JSON for ${what}`, ExitCode.Failure);
+  }
+}
+
+export function expectArray(value: unknown, what: string): Json[] {
+  if (!Array.isArray(value)) throw new CliError(`the server returned no ${what} list`, ExitCode.Failure);
+  return value.map((v) => (v && typeof v === "object" ? (v as Json) : {}));
+}
+
+export function expectObject(value: unknown, what: string): Json {
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new CliError(`the server returned no ${what}`, ExitCode.Failure);
+  }
+  return value as Json;
+}
+
+export function formatJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** Text of a value for a table cell or listing; never multi-line. */
+function text(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  const s = typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
+  return s.replace(/[\r\n\t]+/g, " ");
+}
+
+/** Columns padded to their widest cell, two spaces apart; no trailing blanks. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** "Server", "Client", … for an ApplicationType number (or string as given). */
+export function applicationTypeName(value: unknown): string {
+  if (typeof value === "number" && Number.isInteger(value) && APPLICATION_TYPES[value]) return APPLICATION_TYPES[value];
+  return text(value);
+}
+
+/** The first application name's text (names are LocalizedText {locale, text} or strings). */
+export function applicationName(app: Json): string {
+  const names = app.applicationNames;
+  const first: unknown = Array.isArray(names) ? names[0] : names;
+  if (first && typeof first === "object" && "text" in first) return text((first as { text: unknown }).text);
+  return text(first);
+}
+
+export function formatApplicationsTable(apps: readonly Json[]): string {
+  if (apps.length === 0) return "no applications registered\n";
+  return formatTable(
+    ["APPLICATION ID", "APPLICATION URI", "TYPE", "NAME"],
+    apps.map((a) => [text(a.applicationId), text(a.applicationUri), applicationTypeName(a.applicationType), applicationName(a)]),
+  );
+}
+
+function listOf(value: unknown, item: (v: unknown) => string = text): string[] {
+  return Array.isArray(value) ? value.map(item) : value === undefined || value === null ? [] : [item(value)];
+}
+
+function localizedName(v: unknown): string {
+  if (v && typeof v === "object" && "text" in v) {
+    const { text: t, locale } = v as { text: unknown; locale?: unknown };
+    return locale ? `${text(t)} [${text(locale)}]` : text(t);
+  }
+  return text(v);
+}
+
+/** One application as `key: value` lines; lists get one line per entry. */
+export function formatApplication(app: Json): string {
+  const fields: [string, string[]][] = [
+    ["applicationId", [text(app.applicationId)]],
+    ["applicationUri", [text(app.applicationUri)]],
+    ["type", [applicationTypeName(app.applicationType)]],
+    ["names", listOf(app.applicationNames, localizedName)],
+    ["productUri", [text(app.productUri)]],
+    ["discoveryUrls", listOf(app.discoveryUrls)],
+    ["serverCapabilities", listOf(app.serverCapabilities)],
+    ["createdAt", [text(app.createdAt)]],
+    ["updatedAt", [text(app.updatedAt)]],
+  ];
+  const width = Math.max(...fields.map(([k]) => k.length)) + 1;
+  const lines: string[] = [];
+  for (const [key, values] of fields) {
+    const label = `${key}:`.padEnd(width);
+    if (values.length === 0) {
+      lines.push(`${label} -`);
+      continue;
+    }
+    values.forEach((v, i) => lines.push(`${i === 0 ? label : " ".repeat(width)} ${v}`.trimEnd()));
+  }
+  return lines.join("\n") + "\n";
+}
+
+export function formatUsersTable(users: readonly Json[]): string {
+  if (users.length === 0) return "no users\n";
+  return formatTable(
+    ["NAME", "ROLES", "CREATED"],
+    users.map((u) => [text(u.name), listOf(u.roles).join(","), text(u.createdAt)]),
+  );
+}
+
+/** Messages of the commands that change something. */
+export const formatDone = {
+  appRemoved: (id: string) => `removed application ${id}\n`,
+  userAdded: (name: string, roles: readonly string[]) => `added user ${name} with roles ${roles.join(", ")}\n`,
+  userRemoved: (name: string) => `removed user ${name}\n`,
+};

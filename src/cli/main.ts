@@ -1,0 +1,49 @@
+import type { AdminCall, AdminSessionOptions } from "./admin-client.js";
+import { runAdminCommand } from "./admin-commands.js";
+import { parseCli, type Env } from "./args.js";
+import { CliError, errorMessage, ExitCode } from "./cli-error.js";
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Env;
+}
+
+/** What the CLI runs on; replaced in tests. Loaded lazily: `--help` must not import node-opcua. */
+export interface CliDeps {
+  withAdminSession<T>(opts: AdminSessionOptions, fn: (call: AdminCall) => Promise<T>): Promise<T>;
+  startCommand(args: string[]): Promise<number>;
+}
+
+const defaultDeps: CliDeps = {
+  withAdminSession: async (opts, fn) => (await import("./admin-client.js")).withAdminSession(opts, fn),
+  startCommand: async (args) => (await import("./start-command.js")).startCommand(args),
+};
+
+/** Runs `gds <argv>`; returns the exit code. Never throws. */
+export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps = defaultDeps): Promise<number> {
+  try {
+    const cmd = parseCli(argv, io.env);
+    switch (cmd.kind) {
+      case "help":
+        io.stdout(cmd.text);
+        return ExitCode.Ok;
+      case "start":
+        return await deps.startCommand(cmd.args);
+      default: {
+        const { endpoint, user, password } = cmd.admin;
+        const pkiDir = io.env.GDS_CLI_PKI_DIR || undefined;
+        const output = await deps.withAdminSession({ endpoint, user, password, pkiDir }, (call) => runAdminCommand(cmd, call));
+        io.stdout(output);
+        return ExitCode.Ok;
+      }
+    }
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr(`gds: ${err.message}\n${err.usage ? `\n${err.usage}` : ""}`);
+      return err.exitCode;
+    }
+    io.stderr(`gds: unexpected error: ${(err as { stack?: string } | null)?.stack ?? errorMessage(err)}\n`);
+    return ExitCode.Failure;
+  }
+}

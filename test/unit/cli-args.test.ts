@@ -1,0 +1,324 @@
+import { describe, expect, it } from "@jest/globals";
+import { StatusCodes } from "node-opcua";
+import type { AdminCall, AdminSessionOptions } from "../../src/cli/admin-client.js";
+import { errorForStatus, statusNameOfError } from "../../src/cli/admin-client.js";
+import { runAdminCommand, type AdminCommand } from "../../src/cli/admin-commands.js";
+import { defaultEndpoint, parseCli, resolveRoles, type Env } from "../../src/cli/args.js";
+import { CliError, ExitCode } from "../../src/cli/cli-error.js";
+import {
+  applicationName,
+  applicationTypeName,
+  formatApplication,
+  formatApplicationsTable,
+  formatTable,
+  formatUsersTable,
+  parseJsonResult,
+} from "../../src/cli/format.js";
+import { runCli, type CliDeps } from "../../src/cli/main.js";
+import { LEAF_USAGE, MAIN_USAGE } from "../../src/cli/usage.js";
+
+const ENV: Env = { GDS_ADMIN_PASSWORD: "pw-admin-123" };
+
+function parseError(argv: string[], env: Env = ENV): CliError {
+  try {
+    parseCli(argv, env);
+  } catch (err) {
+    if (err instanceof CliError) return err;
+    throw err;
+  }
+  throw new Error(`parseCli(${argv.join(" ")}) did not fail`);
+}
+
+describe("parseCli", () => {
+  it("prints help for gds, every command and every subcommand", () => {
+    for (const argv of [["--help"], ["-h"], ["help"]]) {
+      expect(parseCli(argv, {})).toEqual({ kind: "help", text: MAIN_USAGE });
+    }
+    expect(parseCli(["apps", "--help"], {})).toMatchObject({ kind: "help", text: expect.stringContaining("gds apps") });
+    expect(parseCli(["users", "-h"], {})).toMatchObject({ kind: "help", text: expect.stringContaining("gds users") });
+    for (const leaf of Object.keys(LEAF_USAGE)) {
+      const argv = [...leaf.split(" "), "-h"];
+      // help wins over missing arguments, unknown flags and a missing password
+      expect(parseCli([...argv, "--bogus"], {})).toEqual({ kind: "help", text: LEAF_USAGE[leaf] });
+      expect(parseCli([...leaf.split(" "), "--help"], {})).toEqual({ kind: "help", text: LEAF_USAGE[leaf] });
+    }
+  });
+
+  it("lists every command in the main usage", () => {
+    for (const c of ["start", "apps list", "apps show", "apps remove", "users add", "users list", "users remove"]) {
+      expect(MAIN_USAGE).toContain(`  ${c}`);
+    }
+  });
+
+  it("passes everything after start to the start command", () => {
+    expect(parseCli(["start", "--port", "1234", "--help"], {})).toEqual({ kind: "start", args: ["--port", "1234", "--help"] });
+  });
+
+  it("rejects unknown commands, subcommands and flags with usage and exit code 2", () => {
+    const cases: [string[], RegExp][] = [
+      [[], /missing command/],
+      [["frobnicate"], /unknown command "frobnicate"/],
+      [["apps"], /missing apps subcommand/],
+      [["apps", "delete", "x"], /unknown command "apps delete"/],
+      [["apps", "list", "--bogus"], /Unknown option '--bogus'/],
+      [["apps", "list", "extra"], /unexpected argument "extra"/],
+      [["apps", "show"], /missing ID/],
+      [["apps", "show", ""], /ID must not be empty/],
+      [["apps", "show", "--endpoint"], /argument missing|--endpoint/],
+      [["users", "remove"], /missing NAME/],
+      [["users", "add", "bob", "--password-env", "P"], /missing --role/],
+      [["users", "add", "bob", "--role", "Observer"], /missing --password-env/],
+      [["apps", "list", "--endpoint", "http://x"], /invalid --endpoint/],
+    ];
+    for (const [argv, message] of cases) {
+      const err = parseError(argv, { ...ENV, P: "secret-123" });
+      expect(err.exitCode).toBe(ExitCode.Usage);
+      expect(err.message).toMatch(message);
+      expect(err.usage).toBeTruthy();
+    }
+  });
+
+  it("parses admin commands with defaults from the environment", () => {
+    expect(parseCli(["apps", "list"], ENV)).toEqual({
+      kind: "apps list",
+      admin: { endpoint: "opc.tcp://localhost:4840", user: "admin", password: "pw-admin-123", json: false },
+    });
+    const env = { ...ENV, GDS_PORT: "4999", GDS_ADMIN_USER: "alice" };
+    expect(parseCli(["apps", "show", "ns=2;g=abc", "--json"], env)).toEqual({
+      kind: "apps show",
+      admin: { endpoint: "opc.tcp://localhost:4999", user: "alice", password: "pw-admin-123", json: true },
+      applicationId: "ns=2;g=abc",
+    });
+    expect(parseCli(["apps", "remove", "--endpoint", "opc.tcp://[::1]:4841", "abc"], ENV)).toMatchObject({
+      kind: "apps remove",
+      admin: { endpoint: "opc.tcp://[::1]:4841" },
+      applicationId: "abc",
+    });
+    expect(parseCli(["users", "list", "--endpoint=opc.tcp://gds.example:4840/path"], ENV)).toMatchObject({
+      kind: "users list",
+      admin: { endpoint: "opc.tcp://gds.example:4840/path" },
+    });
+    expect(parseCli(["users", "remove", "bob"], ENV)).toMatchObject({ kind: "users remove", name: "bob" });
+    expect(defaultEndpoint({})).toBe("opc.tcp://localhost:4840");
+  });
+
+  it("reads the user's password from the variable named by --password-env and canonicalises roles", () => {
+    const cmd = parseCli(
+      ["users", "add", "bob", "--role", "observer", "--role", "DISCOVERYADMIN", "--role", "Observer", "--password-env", "BOB_PW"],
+      { ...ENV, BOB_PW: "bob-secret-1" },
+    );
+    expect(cmd).toMatchObject({ kind: "users add", name: "bob", roles: ["Observer", "DiscoveryAdmin"], password: "bob-secret-1" });
+  });
+
+  it("refuses an unset --password-env variable, unknown roles and a missing GDS_ADMIN_PASSWORD (exit 2)", () => {
+    const unset = parseError(["users", "add", "bob", "--role", "Observer", "--password-env", "NOPE"]);
+    expect(unset.message).toBe("environment variable NOPE (--password-env) is not set");
+    expect(unset.exitCode).toBe(2);
+
+    const role = parseError(["users", "add", "bob", "--role", "Wizard", "--password-env", "P"], { ...ENV, P: "x" });
+    expect(role.message).toMatch(/^unknown role Wizard; known roles: Anonymous, .*SecurityAdmin/);
+    expect(role.exitCode).toBe(2);
+    expect(() => resolveRoles(["securityadmin"])).not.toThrow();
+
+    for (const env of [{}, { GDS_ADMIN_PASSWORD: "" }]) {
+      const pw = parseError(["apps", "list"], env);
+      expect(pw.message).toBe("GDS_ADMIN_PASSWORD is not set");
+      expect(pw.exitCode).toBe(2);
+      expect(pw.usage).toBeUndefined();
+    }
+  });
+});
+
+describe("format", () => {
+  const app = {
+    applicationId: "ns=3;g=0b5c8b1e-0000-4000-8000-000000000001",
+    applicationUri: "urn:plant:press-1",
+    applicationType: 0,
+    applicationNames: [{ locale: "en", text: "Press 1" }, { locale: "de", text: "Presse 1" }],
+    productUri: "urn:vendor:press",
+    discoveryUrls: ["opc.tcp://press-1:4840"],
+    serverCapabilities: [],
+    recordId: 7,
+    createdAt: "2026-11-25T10:00:00.000Z",
+    updatedAt: "2026-11-25T10:00:00.000Z",
+  };
+
+  it("pads table columns and trims trailing blanks", () => {
+    expect(formatTable(["A", "BB", "C"], [["xxx", "y", ""], ["z", "", "w"]])).toBe("A    BB  C\nxxx  y\nz        w\n");
+  });
+
+  it("lists applications as a table of id, uri, type and name", () => {
+    const out = formatApplicationsTable([app, { ...app, applicationId: "x", applicationUri: "urn:c", applicationType: 2, applicationNames: [] }]);
+    expect(out.split("\n")).toEqual([
+      "APPLICATION ID                               APPLICATION URI    TYPE             NAME",
+      "ns=3;g=0b5c8b1e-0000-4000-8000-000000000001  urn:plant:press-1  Server           Press 1",
+      "x                                            urn:c              ClientAndServer",
+      "",
+    ]);
+    expect(formatApplicationsTable([])).toBe("no applications registered\n");
+  });
+
+  it("names application types and names defensively", () => {
+    expect(applicationTypeName(3)).toBe("DiscoveryServer");
+    expect(applicationTypeName(9)).toBe("9");
+    expect(applicationTypeName("Client")).toBe("Client");
+    expect(applicationName({ applicationNames: ["plain"] })).toBe("plain");
+    expect(applicationName({})).toBe("");
+  });
+
+  it("shows one application as key/value lines", () => {
+    expect(formatApplication(app)).toBe(
+      [
+        "applicationId:      ns=3;g=0b5c8b1e-0000-4000-8000-000000000001",
+        "applicationUri:     urn:plant:press-1",
+        "type:               Server",
+        "names:              Press 1 [en]",
+        "                    Presse 1 [de]",
+        "productUri:         urn:vendor:press",
+        "discoveryUrls:      opc.tcp://press-1:4840",
+        "serverCapabilities: -",
+        "createdAt:          2026-11-25T10:00:00.000Z",
+        "updatedAt:          2026-11-25T10:00:00.000Z",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("lists users with their roles", () => {
+    expect(formatUsersTable([{ name: "admin", roles: ["SecurityAdmin", "DiscoveryAdmin"], createdAt: "2026-11-25" }])).toBe(
+      "NAME   ROLES                         CREATED\nadmin  SecurityAdmin,DiscoveryAdmin  2026-11-25\n",
+    );
+    expect(formatUsersTable([])).toBe("no users\n");
+  });
+
+  it("treats a broken JSON reply as a failure (exit 1)", () => {
+    expect(() => parseJsonResult("{", "users")).toThrow(expect.objectContaining({ exitCode: 1 }) as unknown as Error);
+    expect(() => parseJsonResult(null, "users")).toThrow(CliError);
+  });
+});
+
+describe("status code mapping", () => {
+  it("maps the server's StatusCodes to messages and exit codes", () => {
+    expect(errorForStatus("BadUserAccessDenied", "ListUsers requires SecurityAdmin")).toMatchObject({
+      message: "access denied: ListUsers requires SecurityAdmin",
+      exitCode: 4,
+    });
+    expect(errorForStatus("BadIdentityTokenRejected", null, "bob").exitCode).toBe(4);
+    expect(errorForStatus("BadIdentityTokenInvalid", null).exitCode).toBe(4);
+    expect(errorForStatus("BadNotFound", "no user named \"bob\"", "bob")).toMatchObject({ message: 'not found: no user named "bob"', exitCode: 5 });
+    // no message of the server's own (only the standard description): name the id instead
+    expect(errorForStatus("BadNotFound", StatusCodes.BadNotFound.description, "ns=3;g=x")).toMatchObject({ message: "not found: ns=3;g=x", exitCode: 5 });
+    expect(errorForStatus("BadEntryExists", "user bob already exists")).toMatchObject({ message: "already exists: user bob already exists", exitCode: 6 });
+    expect(errorForStatus("BadInvalidArgument", "password too short")).toMatchObject({ message: "BadInvalidArgument: password too short", exitCode: 1 });
+    expect(errorForStatus("BadInternalError", null).message).toMatch(/^BadInternalError: ./);
+  });
+
+  it("finds the StatusCode name in client errors", () => {
+    expect(statusNameOfError(new Error("Error BadIdentityTokenRejected The user token was rejected"))).toBe("BadIdentityTokenRejected");
+    expect(statusNameOfError({ response: { responseHeader: { serviceResult: { name: "BadSessionClosed" } } } })).toBe("BadSessionClosed");
+    expect(statusNameOfError(new Error("socket hang up"))).toBeUndefined();
+  });
+});
+
+describe("admin commands", () => {
+  const admin = { endpoint: "opc.tcp://localhost:4840", user: "admin", password: "pw", json: false };
+
+  function fakeCall(outputs: Record<string, unknown[]>): { call: AdminCall; calls: [string, unknown[]][] } {
+    const calls: [string, unknown[]][] = [];
+    return {
+      calls,
+      call: async (method, inputs) => {
+        calls.push([method, inputs]);
+        return outputs[method] ?? [];
+      },
+    };
+  }
+
+  it("calls the right admin method with the right inputs", async () => {
+    const f = fakeCall({
+      ListApplications: [JSON.stringify([{ applicationId: "a", applicationUri: "urn:a", applicationType: 1 }])],
+      GetApplication: [JSON.stringify({ applicationId: "a", applicationUri: "urn:a" })],
+      ListUsers: [JSON.stringify([{ name: "admin", roles: ["SecurityAdmin"] }])],
+    });
+    const cmds: AdminCommand[] = [
+      { kind: "apps list", admin },
+      { kind: "apps list", admin: { ...admin, json: true } },
+      { kind: "apps show", admin, applicationId: "a" },
+      { kind: "apps remove", admin, applicationId: "a" },
+      { kind: "users add", admin, name: "bob", roles: ["Observer"], password: "bob-pw-123" },
+      { kind: "users list", admin },
+      { kind: "users remove", admin, name: "bob" },
+    ];
+    const outs = [];
+    for (const c of cmds) outs.push(await runAdminCommand(c, f.call));
+    expect(f.calls).toEqual([
+      ["ListApplications", []],
+      ["ListApplications", []],
+      ["GetApplication", ["a"]],
+      ["RemoveApplication", ["a"]],
+      ["AddUser", ["bob", ["Observer"], "bob-pw-123"]],
+      ["ListUsers", []],
+      ["RemoveUser", ["bob"]],
+    ]);
+    expect(outs[0]).toMatch(/^APPLICATION ID\s+APPLICATION URI\s+TYPE\s+NAME\na\s+urn:a\s+Client\n$/);
+    expect(JSON.parse(outs[1])).toEqual([{ applicationId: "a", applicationUri: "urn:a", applicationType: 1 }]);
+    expect(outs[3]).toBe("removed application a\n");
+    expect(outs[4]).toBe("added user bob with roles Observer\n");
+    expect(outs[6]).toBe("removed user bob\n");
+  });
+});
+
+describe("runCli", () => {
+  function io(env: Env = ENV) {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { io: { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t), env }, out, err };
+  }
+  const failingDeps = (error: Error): CliDeps => ({
+    withAdminSession: async () => {
+      throw error;
+    },
+    startCommand: async () => 0,
+  });
+
+  it("prints help on stdout with exit 0 and usage errors on stderr with exit 2", async () => {
+    const h = io({});
+    expect(await runCli(["--help"], h.io, failingDeps(new Error("unused")))).toBe(0);
+    expect(h.out.join("")).toBe(MAIN_USAGE);
+    expect(h.err).toEqual([]);
+
+    const u = io();
+    expect(await runCli(["apps", "list", "--nope"], u.io, failingDeps(new Error("unused")))).toBe(2);
+    expect(u.out).toEqual([]);
+    expect(u.err.join("")).toMatch(/^gds: Unknown option '--nope'\n\nUsage: gds apps list/);
+  });
+
+  it("dispatches start with its arguments and returns its exit code", async () => {
+    let seen: string[] | undefined;
+    const deps: CliDeps = { withAdminSession: async () => Promise.reject(new Error("unused")), startCommand: async (args) => ((seen = args), 7) };
+    expect(await runCli(["start", "--port", "1"], io().io, deps)).toBe(7);
+    expect(seen).toEqual(["--port", "1"]);
+  });
+
+  it("connects with the endpoint, user, password and CLI PKI dir and prints the result", async () => {
+    let opts: AdminSessionOptions | undefined;
+    const deps: CliDeps = {
+      withAdminSession: async (o, fn) => ((opts = o), fn(async () => [JSON.stringify([])])),
+      startCommand: async () => 0,
+    };
+    const t = io({ ...ENV, GDS_CLI_PKI_DIR: "/tmp/x", GDS_ADMIN_USER: "ops" });
+    expect(await runCli(["users", "list", "--json", "--endpoint", "opc.tcp://h:1"], t.io, deps)).toBe(0);
+    expect(opts).toEqual({ endpoint: "opc.tcp://h:1", user: "ops", password: "pw-admin-123", pkiDir: "/tmp/x" });
+    expect(t.out.join("")).toBe("[]\n");
+  });
+
+  it("reports CliErrors as one line with their exit code, and anything else with exit 1", async () => {
+    const c = io();
+    expect(await runCli(["apps", "list"], c.io, failingDeps(new CliError("cannot connect to opc.tcp://x:1: refused", 3)))).toBe(3);
+    expect(c.err.join("")).toBe("gds: cannot connect to opc.tcp://x:1: refused\n");
+
+    const u = io();
+    expect(await runCli(["apps", "list"], u.io, failingDeps(new Error("boom")))).toBe(1);
+    expect(u.err.join("")).toMatch(/^gds: unexpected error: Error: boom/);
+  });
+});
