@@ -183,8 +183,9 @@ function makeCall(session: ClientSession, ns: number): AdminCall {
 export async function withAdminSession<T>(opts: AdminSessionOptions, fn: (call: AdminCall) => Promise<T>): Promise<T> {
   quietNodeOpcua(process.env);
   const hostname = os.hostname();
+  const pkiDir = opts.pkiDir ?? defaultCliPkiDir(process.env);
   const clientCertificateManager = new OPCUACertificateManager({
-    rootFolder: opts.pkiDir ?? defaultCliPkiDir(process.env),
+    rootFolder: pkiDir,
     automaticallyAcceptUnknownCertificate: true,
   });
   const client = OPCUAClient.create({
@@ -204,7 +205,10 @@ export async function withAdminSession<T>(opts: AdminSessionOptions, fn: (call: 
       await withDeadline(client.connect(opts.endpoint), timeoutMs, () => new Error(`no answer within ${timeoutMs / 1000} s`));
     } catch (err) {
       // node-opcua's message hides the socket error; a plain TCP probe tells refused from unknown host
-      const reason = (await probeTcp(opts.endpoint)) ?? reasonOf(err);
+      let reason = (await probeTcp(opts.endpoint)) ?? reasonOf(err);
+      if (/BadSecurityChecksFailed|BadCertificateUntrusted/.test(reason)) {
+        reason += `; the server may not trust the CLI's certificate ${path.join(pkiDir, "own", "certs", "client_certificate.pem")} (move it from the server's rejected folder to its trusted folder)`;
+      }
       throw new CliError(`cannot connect to ${opts.endpoint}: ${reason}`, ExitCode.CannotConnect);
     }
     try {
