@@ -11,4 +11,6 @@ export default {
   setupFiles: ["reflect-metadata"],
   testMatch: ["<rootDir>/test/**/*.test.ts"],
   testTimeout: 60000,
+  // node-opcua keeps process-wide timers (clock adjustment) alive after servers stop.
+  forceExit: true,
 };
