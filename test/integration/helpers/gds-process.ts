@@ -16,7 +16,9 @@ export interface GdsProcess {
 
 /** Runs the compiled `gds` CLI as a separate process, as an operator would. */
 export function runGds(args: string[], env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NODE_ENV: "production", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // jest's NODE_OPTIONS and the developer's own GDS_* settings are not for the child.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_OPTIONS" && !k.startsWith("GDS_")));
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, NODE_ENV: "production", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
