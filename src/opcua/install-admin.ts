@@ -74,6 +74,8 @@ export function installAdmin(opts: AdminInstallOptions): void {
     if (!body) throw new Error(`admin method ${m.name} has no implementation`);
     const method = addressSpace.findMethod(new NodeId(NodeId.NodeIdType.NUMERIC, m.id, ns));
     if (!method) throw new Error(`admin nodeset lacks method ${m.name}`);
+    // node-opcua's loader drops a UAMethod's <Description>; UaExpert shows it, so set it here.
+    method.setDescription(m.description);
     method.bindMethod(
       makeMethodHandler({
         method: m.name,
