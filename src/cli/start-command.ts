@@ -43,6 +43,13 @@ export async function startCommand(args: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  // Signals are watched from the first moment: a SIGTERM that arrives while the server is still
+  // starting stops it as soon as it is up, instead of killing the process half-way.
+  let signalled: string | undefined;
+  let onSignal: (signal: string) => void = (signal) => (signalled = signal);
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+
   let gds;
   try {
     gds = await startGds(config, { logger: log });
@@ -81,7 +88,7 @@ export async function startCommand(args: string[]): Promise<number> {
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    if (signalled) stop(signalled);
+    else onSignal = stop;
   });
 }

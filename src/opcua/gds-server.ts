@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -81,6 +82,8 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   const server = new OPCUAServer({
     port: opts.port,
     hostname: opts.hostname,
+    // Also puts GDS_HOSTNAME into the SAN of the self-signed certificate made on the first start.
+    alternateHostname: [opts.hostname],
     nodeset_filename: [nodesets.standard, nodesets.gds, adminNodesetPath()],
     nodesetLoaderOptions: { permissions: "ignore", trustSiblingImages: true },
     serverCertificateManager,
@@ -90,7 +93,9 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss],
     securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
     serverInfo: {
-      applicationUri: `urn:${opts.hostname}:opcua-gds`,
+      // The machine's name, not GDS_HOSTNAME: the URI is in the certificate and must not change
+      // when an operator renames the endpoint.
+      applicationUri: `urn:${os.hostname()}:opcua-gds`,
       productUri: "urn:opcua-gds",
       applicationName: { text: "opcua-gds", locale: "en" },
       applicationType: 3, // DiscoveryServer
