@@ -29,7 +29,7 @@ describe("endpoints, address space and roles", () => {
     await client.connect(t.endpointUrl);
     try {
       const endpoints = await client.getEndpoints();
-      const combos = endpoints.map((e) => `${e.securityPolicyUri.split("#")[1]}/${MessageSecurityMode[e.securityMode]}`).sort();
+      const combos = endpoints.map((e) => `${(e.securityPolicyUri ?? "").split("#")[1]}/${MessageSecurityMode[e.securityMode]}`).sort();
       expect(combos).toEqual(
         [
           "Aes128_Sha256_RsaOaep/Sign",
