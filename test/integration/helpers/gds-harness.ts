@@ -74,6 +74,8 @@ export interface ConnectOptions {
   securityPolicy?: SecurityPolicy;
   /** undefined → admin; null → anonymous. */
   user?: { userName: string; password: string } | null;
+  /** Overrides `user` with any identity (e.g. an X509 user certificate). */
+  identity?: UserIdentityInfo;
   pkiName?: string;
 }
 
@@ -100,8 +102,16 @@ export async function connect(endpointUrl: string, opts: ConnectOptions = {}): P
   });
   await client.connect(endpointUrl);
   const user = opts.user === undefined ? { userName: "admin", password: ADMIN_PASSWORD } : opts.user;
-  const identity: UserIdentityInfo = user ? { type: UserTokenType.UserName, userName: user.userName, password: user.password } : { type: UserTokenType.Anonymous };
-  const session = await client.createSession(identity);
+  const identity: UserIdentityInfo =
+    opts.identity ?? (user ? { type: UserTokenType.UserName, userName: user.userName, password: user.password } : { type: UserTokenType.Anonymous });
+  let session: ClientSession;
+  try {
+    session = await client.createSession(identity);
+  } catch (err) {
+    await client.disconnect();
+    await clientCertificateManager.dispose();
+    throw err;
+  }
   const nsArray = (await session.readNamespaceArray()) as string[];
   const gdsNs = nsArray.indexOf(GDS_NAMESPACE_URI);
   return {
