@@ -1,4 +1,4 @@
-import { NodeId, sameNodeId, type ISessionContext } from "node-opcua";
+import { AnonymousIdentityToken, NodeId, sameNodeId, type ISessionContext } from "node-opcua";
 import { GdsError } from "../errors.js";
 import { ROLES } from "../users/roles.js";
 import type { CallContext } from "./method-handler.js";
@@ -29,7 +29,8 @@ export class AccessPolicy {
   }
 
   isAuthenticated(call: CallContext): boolean {
-    return call.userName !== "anonymous" && call.context.session?.userIdentityToken !== undefined;
+    const token = call.context.session?.userIdentityToken;
+    return token !== undefined && !(token instanceof AnonymousIdentityToken) && call.userName !== "anonymous";
   }
 
   /** Passes if the caller holds any of `roles`; else BadUserAccessDenied naming them. */

@@ -1,4 +1,4 @@
-import { DataType, NodeId, Variant, type AddressSpace, type UAMethod } from "node-opcua";
+import { DataType, NodeClass, NodeId, Variant, type AddressSpace, type UAMethod } from "node-opcua";
 import type { DirectoryService } from "../directory/directory-service.js";
 import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -110,7 +110,7 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
   const bound = new Set<number>(Object.values(DIRECTORY_METHODS));
   for (const ref of directoryNode?.findReferencesAsObject("HasComponent", true) ?? []) {
     const method = ref as UAMethod;
-    if (method.nodeClass !== 4 /* Method */ || bound.has(Number(method.nodeId.value))) continue;
+    if (method.nodeClass !== NodeClass.Method || bound.has(Number(method.nodeId.value))) continue;
     if (method.nodeId.namespace !== opts.gdsNamespace) continue;
     method.bindMethod(
       makeMethodHandler({
