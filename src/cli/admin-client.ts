@@ -18,6 +18,7 @@ import {
 } from "node-opcua";
 import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID, type AdminArgType } from "../admin/admin-model.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
+import { checkServerPin } from "./server-pins.js";
 
 /** Calls one admin method by its name in ADMIN_METHODS; returns the output argument values. */
 export type AdminCall = (method: string, inputs: unknown[]) => Promise<unknown[]>;
@@ -177,8 +178,9 @@ function makeCall(session: ClientSession, ns: number): AdminCall {
  * admin methods by name, and always closes the session and the connection, also when `fn` throws.
  * Failures become CliError with the exit codes of cli-error.ts.
  *
- * The CLI trusts the server's certificate on first contact (it is stored in the CLI's trusted
- * folder under `pkiDir`); the server must trust the CLI's certificate, created on first use.
+ * The CLI trusts a server's certificate on first contact with that endpoint and refuses a
+ * different one later (server-pins.ts); the server must trust the CLI's certificate, created on
+ * first use.
  */
 export async function withAdminSession<T>(opts: AdminSessionOptions, fn: (call: AdminCall) => Promise<T>): Promise<T> {
   quietNodeOpcua(process.env);
@@ -211,6 +213,11 @@ export async function withAdminSession<T>(opts: AdminSessionOptions, fn: (call: 
       }
       throw new CliError(`cannot connect to ${opts.endpoint}: ${reason}`, ExitCode.CannotConnect);
     }
+    // The password goes out in ActivateSession: only to the server we know.
+    const serverCertificate = client.serverCertificate;
+    const serverDer = Array.isArray(serverCertificate) ? serverCertificate[0] : serverCertificate;
+    if (!serverDer) throw new CliError(`cannot connect to ${opts.endpoint}: the server presented no certificate`, ExitCode.CannotConnect);
+    checkServerPin(pkiDir, opts.endpoint, Buffer.from(serverDer), (line) => process.stderr.write(line));
     try {
       session = await withDeadline(
         client.createSession({ type: UserTokenType.UserName, userName: opts.user, password: opts.password }),

@@ -62,6 +62,24 @@ describe("gds CLI against a running server", () => {
     for (const dir of [cliPki, t?.config.dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("pins the server certificate on first use and refuses a changed one", async () => {
+    const first = await gds(["users", "list", ...at()]);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/trusting the server certificate of .* on first use/);
+    const pinFile = path.join(cliPki, "known-servers.json");
+    const pins = JSON.parse(fs.readFileSync(pinFile, "utf8")) as Record<string, string>;
+    expect(Object.values(pins)).toHaveLength(1);
+    const again = await gds(["users", "list", ...at()]);
+    expect(again).toMatchObject({ code: 0, stderr: "" });
+
+    const key = Object.keys(pins)[0];
+    fs.writeFileSync(pinFile, JSON.stringify({ [key]: "00".repeat(32) }));
+    const changed = await gds(["users", "list", ...at()]);
+    expect(changed.code).toBe(3);
+    expect(changed.stderr).toMatch(/has changed/);
+    fs.writeFileSync(pinFile, JSON.stringify(pins));
+  });
+
   it("lists, shows and removes applications", async () => {
     const app = sampleServer({ applicationNames: [{ text: "CLI Press", locale: "en" }] });
     await registerOk(admin, app);
