@@ -10,6 +10,7 @@ import {
 import type { QueryApplicationsRequest, QueryServersRequest } from "../../src/directory/directory-service.types.js";
 import { GdsError, type GdsStatusName } from "../../src/errors.js";
 import { MemoryStore } from "./helpers/memory-store.js";
+import { rejectsGdsError, throwsGdsError } from "./helpers/gds-error.js";
 
 class TestClock implements Clock {
   constructor(private t: number) {}
@@ -70,33 +71,8 @@ function serversQuery(overrides: Partial<QueryServersRequest> = {}): QueryServer
   };
 }
 
-async function rejectsWith(p: Promise<unknown>, status: GdsStatusName, fragment?: string): Promise<GdsError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(GdsError);
-  const err = caught as GdsError;
-  expect(err.statusName).toBe(status);
-  if (fragment) expect(err.message).toContain(fragment);
-  return err;
-}
-
-function throwsWith(fn: () => unknown, status: GdsStatusName, fragment?: string): GdsError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(GdsError);
-  const err = caught as GdsError;
-  expect(err.statusName).toBe(status);
-  if (fragment) expect(err.message).toContain(fragment);
-  return err;
-}
+const rejectsWith = (p: Promise<unknown>, status: GdsStatusName, fragment?: string) => rejectsGdsError(p, status, ...(fragment ? [fragment] : []));
+const throwsWith = (fn: () => unknown, status: GdsStatusName, fragment?: string) => throwsGdsError(fn, status, ...(fragment ? [fragment] : []));
 
 let store: MemoryStore;
 let clock: TestClock;

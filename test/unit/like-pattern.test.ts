@@ -1,22 +1,13 @@
 import { describe, expect, it } from "@jest/globals";
 import { compileLikePattern, MAX_LIKE_PATTERN_LENGTH } from "../../src/directory/like-pattern.js";
-import { GdsError } from "../../src/errors.js";
+import { throwsGdsError } from "./helpers/gds-error.js";
 
 function like(pattern: string, subject: string): boolean {
   return compileLikePattern(pattern)(subject);
 }
 
 function expectInvalid(pattern: string, ...fragments: string[]): void {
-  let caught: unknown;
-  try {
-    compileLikePattern(pattern);
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(GdsError);
-  const err = caught as GdsError;
-  expect(err.statusName).toBe("BadInvalidArgument");
-  for (const f of fragments) expect(err.message).toContain(f);
+  throwsGdsError(() => compileLikePattern(pattern), "BadInvalidArgument", ...fragments);
 }
 
 describe("compileLikePattern: literals (no wildcard = equality)", () => {

@@ -9,7 +9,8 @@ import {
   MAX_URI_LENGTH,
 } from "../../src/directory/limits.js";
 import { absoluteUriProblem, validateApplication } from "../../src/directory/validate-application.js";
-import { GdsError } from "../../src/errors.js";
+import type { GdsError } from "../../src/errors.js";
+import { throwsGdsError } from "./helpers/gds-error.js";
 
 function server(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -24,17 +25,7 @@ function server(overrides: Record<string, unknown> = {}): Record<string, unknown
 }
 
 function expectInvalid(input: unknown, ...fragments: string[]): GdsError {
-  let caught: unknown;
-  try {
-    validateApplication(input);
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(GdsError);
-  const err = caught as GdsError;
-  expect(err.statusName).toBe("BadInvalidArgument");
-  for (const f of fragments) expect(err.message).toContain(f);
-  return err;
+  return throwsGdsError(() => validateApplication(input), "BadInvalidArgument", ...fragments);
 }
 
 describe("validateApplication: a good record", () => {
