@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,11 +23,15 @@ import { installDirectory } from "./install-directory.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** nodesets/ at the package root, from src/opcua (ts-jest) or dist/src/opcua (compiled). */
+/**
+ * nodesets/ at the package root, seen from src/opcua (ts-jest) or dist/src/opcua (compiled).
+ * Decided by which file exists, not by the path's spelling: a checkout may itself live below a
+ * folder called "dist".
+ */
 export function adminNodesetPath(): string {
   const fromSrc = path.resolve(here, "../../nodesets", ADMIN_NODESET_FILE);
   const fromDist = path.resolve(here, "../../../nodesets", ADMIN_NODESET_FILE);
-  return here.includes(`${path.sep}dist${path.sep}`) ? fromDist : fromSrc;
+  return fs.existsSync(fromSrc) ? fromSrc : fromDist;
 }
 
 export interface GdsEndpointOptions {
