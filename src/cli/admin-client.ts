@@ -2,7 +2,6 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
-  DataType,
   LogLevel,
   MessageSecurityMode,
   NodeId,
@@ -13,10 +12,10 @@ import {
   StatusCodes,
   UserTokenType,
   Variant,
-  VariantArrayType,
   type ClientSession,
 } from "node-opcua";
-import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID, type AdminArgType } from "../admin/admin-model.js";
+import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../admin/admin-model.js";
+import { adminArgumentVariant } from "../admin/admin-variant.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 import { checkServerPin } from "./server-pins.js";
 
@@ -78,23 +77,6 @@ function quietNodeOpcua(env: NodeJS.ProcessEnv): void {
   if (!env.NODEOPCUA_LOG_LEVEL) setLogLevel(LogLevel.Emergency);
 }
 
-function toVariant(type: AdminArgType, value: unknown, name: string): Variant {
-  const fail = () => new CliError(`internal error: argument ${name} must be ${type}, got ${typeof value}`, ExitCode.Failure);
-  switch (type) {
-    case "String":
-      if (typeof value !== "string") throw fail();
-      return new Variant({ dataType: DataType.String, value });
-    case "String[]":
-      if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw fail();
-      return new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value });
-    case "Boolean":
-      if (typeof value !== "boolean") throw fail();
-      return new Variant({ dataType: DataType.Boolean, value });
-    case "UInt32":
-      if (typeof value !== "number" || !Number.isInteger(value) || value < 0) throw fail();
-      return new Variant({ dataType: DataType.UInt32, value });
-  }
-}
 
 /** Why a TCP connection to the endpoint's host and port fails, or undefined when it succeeds. */
 export async function probeTcp(endpoint: string, timeoutMs = 3000): Promise<string | undefined> {
@@ -152,7 +134,12 @@ function makeCall(session: ClientSession, ns: number): AdminCall {
     if (inputs.length !== method.inputs.length) {
       throw new CliError(`internal error: ${methodName} takes ${method.inputs.length} arguments, got ${inputs.length}`, ExitCode.Failure);
     }
-    const inputArguments = method.inputs.map((a, i) => toVariant(a.type, inputs[i], a.name));
+    let inputArguments: Variant[];
+    try {
+      inputArguments = method.inputs.map((a, i) => adminArgumentVariant(a.type, inputs[i], a.name));
+    } catch (err) {
+      throw new CliError(`internal error: ${(err as Error).message}`, ExitCode.Failure);
+    }
     const subject = typeof inputs[0] === "string" ? inputs[0] : undefined;
     let answer;
     try {

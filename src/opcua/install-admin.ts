@@ -1,5 +1,6 @@
-import { DataType, NodeId, Variant, VariantArrayType, type AddressSpace } from "node-opcua";
-import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, type AdminArgType } from "../admin/admin-model.js";
+import { NodeId, type AddressSpace, type Variant } from "node-opcua";
+import { ADMIN_METHODS, ADMIN_NAMESPACE_URI } from "../admin/admin-model.js";
+import { adminArgumentVariant } from "../admin/admin-variant.js";
 import type { DirectoryService } from "../directory/directory-service.js";
 import type { Logger } from "../log.js";
 import type { UserService } from "../users/user-service.js";
@@ -84,22 +85,9 @@ export function installAdmin(opts: AdminInstallOptions): void {
         body: async (args, call) => {
           expectArgumentCount(args, m.inputs.map((a) => a.name));
           const out = await body(args, call);
-          return out.map((value, i) => toVariant(m.outputs[i].type, value));
+          return out.map((value, i) => adminArgumentVariant(m.outputs[i].type, value, m.outputs[i].name));
         },
       }),
     );
-  }
-}
-
-function toVariant(type: AdminArgType, value: unknown): Variant {
-  switch (type) {
-    case "String":
-      return new Variant({ dataType: DataType.String, value });
-    case "String[]":
-      return new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value });
-    case "Boolean":
-      return new Variant({ dataType: DataType.Boolean, value });
-    case "UInt32":
-      return new Variant({ dataType: DataType.UInt32, value });
   }
 }
