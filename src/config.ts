@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { formatDuration, parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
 
 /**
@@ -16,6 +17,23 @@ export interface GdsConfig {
   logLevel: string;
   /** Accept (and record) unknown client application certificates on the secure channel. */
   acceptUnknownCertificates: boolean;
+  /** RSA size of the CA keys created on the first start. */
+  caKeySize: number;
+  /** Validity of the CA certificates created on the first start (ms). */
+  caLifetimeMs: number;
+  /** Subject of created CA certificates; `{group}` is replaced by the certificate group's name. */
+  caSubject: string;
+  /** Import this CA (certificate + key files) for DefaultApplicationGroup on the first start. */
+  caCertFile?: string;
+  caKeyFile?: string;
+  /** Lifetime of issued application certificates (ms). */
+  certLifetimeMs: number;
+  /** A certificate with less than this left (ms) needs renewal (GetCertificateStatus, push). */
+  renewBeforeMs: number;
+  /** Approve certificate requests at once; false queues them for a RegistrationAuthorityAdmin. */
+  autoApprove: boolean;
+  /** How long a CRL is valid (nextUpdate - thisUpdate, ms); CRLs are re-signed at half-life. */
+  crlLifetimeMs: number;
 }
 
 interface SettingSpec {
@@ -51,6 +69,24 @@ function parseBoolean(raw: unknown, source: string): boolean {
   throw new ConfigError(source, `expected true or false, got ${JSON.stringify(raw)}`);
 }
 
+function durationParser(min: number, max: number) {
+  return (raw: unknown, source: string): number => {
+    const ms = parseDuration(String(raw));
+    if (ms === undefined) throw new ConfigError(source, `expected a duration such as 90s, 10m, 12h, 365d or 20y, got ${JSON.stringify(raw)}`);
+    if (ms < min || ms > max) throw new ConfigError(source, `must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(raw)}`);
+    return ms;
+  };
+}
+
+function parseFilePath(raw: unknown, source: string): string {
+  const s = String(raw).trim();
+  if (!s) throw new ConfigError(source, "must name a file");
+  return s;
+}
+
+const SECOND = 1000;
+const YEAR = 365 * 86_400_000;
+
 const SETTINGS: SettingSpec[] = [
   { key: "port", env: "GDS_PORT", flag: "port", parse: parsePort },
   { key: "hostname", env: "GDS_HOSTNAME", flag: "hostname", parse: parseHostname },
@@ -80,7 +116,50 @@ const SETTINGS: SettingSpec[] = [
     flag: "accept-unknown-certificates",
     parse: parseBoolean,
   },
+  {
+    key: "caKeySize",
+    env: "GDS_CA_KEY_SIZE",
+    flag: "ca-key-size",
+    parse: (raw, source) => {
+      const n = Number(String(raw).trim());
+      if (![2048, 3072, 4096].includes(n)) throw new ConfigError(source, `must be 2048, 3072 or 4096, got ${JSON.stringify(raw)}`);
+      return n;
+    },
+  },
+  { key: "caLifetimeMs", env: "GDS_CA_LIFETIME", flag: "ca-lifetime", parse: durationParser(86_400_000, 100 * YEAR) },
+  {
+    key: "caSubject",
+    env: "GDS_CA_SUBJECT",
+    flag: "ca-subject",
+    parse: (raw, source) => {
+      const s = String(raw).trim();
+      if (!/^[A-Za-z.0-9]+=/.test(s) || s.length > 1024) throw new ConfigError(source, `expected a distinguished name such as "CN=opcua-gds {group} CA, O=Acme", got ${JSON.stringify(raw)}`);
+      return s;
+    },
+  },
+  { key: "caCertFile", env: "GDS_CA_CERT_FILE", flag: "ca-cert-file", parse: parseFilePath },
+  { key: "caKeyFile", env: "GDS_CA_KEY_FILE", flag: "ca-key-file", parse: parseFilePath },
+  { key: "certLifetimeMs", env: "GDS_CERT_LIFETIME", flag: "cert-lifetime", parse: durationParser(60 * SECOND, 20 * YEAR) },
+  { key: "renewBeforeMs", env: "GDS_RENEW_BEFORE", flag: "renew-before", parse: durationParser(SECOND, 20 * YEAR) },
+  { key: "autoApprove", env: "GDS_AUTO_APPROVE", flag: "auto-approve", parse: parseBoolean },
+  { key: "crlLifetimeMs", env: "GDS_CRL_LIFETIME", flag: "crl-lifetime", parse: durationParser(60 * SECOND, 10 * YEAR) },
 ];
+
+/** Every setting's default except the data dir and host name (which depend on where it runs). */
+export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
+  return {
+    port: 4840,
+    logLevel: "info",
+    acceptUnknownCertificates: true,
+    caKeySize: 3072,
+    caLifetimeMs: 20 * YEAR,
+    caSubject: "CN=opcua-gds {group} CA",
+    certLifetimeMs: 365 * 86_400_000,
+    renewBeforeMs: 30 * 86_400_000,
+    autoApprove: true,
+    crlLifetimeMs: 30 * 86_400_000,
+  };
+}
 
 export const CONFIG_FILE_NAME = "gds.config.json";
 
@@ -102,18 +181,15 @@ export function loadConfig(input: LoadConfigInput): GdsConfig {
   ensureWritableDir(dataDir);
 
   const fileValues = readConfigFile(path.join(dataDir, CONFIG_FILE_NAME));
-  const config: GdsConfig = {
-    port: 4840,
-    hostname: os.hostname(),
-    dataDir,
-    logLevel: "info",
-    acceptUnknownCertificates: true,
-  };
+  const config: GdsConfig = { ...defaultSettings(), hostname: os.hostname(), dataDir };
   const out = config as unknown as Record<string, unknown>;
   for (const s of SETTINGS) {
     if (env[s.env] !== undefined && env[s.env] !== "") out[s.key] = s.parse(env[s.env], s.env);
     else if (flags[s.flag] !== undefined) out[s.key] = s.parse(flags[s.flag], `--${s.flag}`);
     else if (fileValues[s.key] !== undefined) out[s.key] = s.parse(fileValues[s.key], `${CONFIG_FILE_NAME}: ${s.key}`);
+  }
+  if ((config.caCertFile === undefined) !== (config.caKeyFile === undefined)) {
+    throw new ConfigError(config.caCertFile === undefined ? "GDS_CA_CERT_FILE" : "GDS_CA_KEY_FILE", "GDS_CA_CERT_FILE and GDS_CA_KEY_FILE go together: set both or neither");
   }
   return config;
 }

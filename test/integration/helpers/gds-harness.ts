@@ -17,7 +17,7 @@ import {
   type Variant,
   type VariantLike,
 } from "node-opcua";
-import type { GdsConfig } from "../../../src/config.js";
+import { defaultSettings, type GdsConfig } from "../../../src/config.js";
 import { startGds, type RunningGds } from "../../../src/server.js";
 
 export const ADMIN_PASSWORD = "test-admin-password-1";
@@ -55,6 +55,9 @@ export interface TestGds {
 export async function startTestGds(overrides: Partial<GdsConfig> = {}): Promise<TestGds> {
   const dataDir = overrides.dataDir ?? tempDir("gds-it-");
   const config: GdsConfig = {
+    ...defaultSettings(),
+    // 2048-bit CA keys: a 3072-bit key takes seconds to make, and every test starts a fresh CA.
+    caKeySize: 2048,
     port: await freePort(),
     hostname: "127.0.0.1",
     dataDir,

@@ -1,0 +1,45 @@
+/**
+ * The audit trail: every registration change, certificate request, approval, rejection, issuance
+ * and revocation, with who did it. Append-only JSON lines in `<data dir>/audit.log`, fsync'd
+ * before the call that caused it is acknowledged. Never holds secrets (no keys, passwords, CSRs).
+ */
+export type AuditEventName =
+  | "ApplicationRegistered"
+  | "ApplicationUpdated"
+  | "ApplicationUnregistered"
+  | "CertificateRequested"
+  | "RequestApproved"
+  | "RequestRejected"
+  | "CertificateDelivered"
+  | "CertificateRevoked"
+  | "TrustListUpdated"
+  | "CaImported"
+  | "CaCreated";
+
+export interface AuditEntry {
+  /** ISO time, filled in by the log. */
+  time?: string;
+  event: AuditEventName;
+  /** User name, `app:<applicationId>` (ApplicationSelfAdmin), or `system`. */
+  actor: string;
+  /** Good, or the OPC UA status name of a failure (audit events record failures too). */
+  outcome: string;
+  applicationId?: string;
+  applicationUri?: string;
+  requestId?: string;
+  group?: string;
+  certificateType?: string;
+  serialHex?: string;
+  /** A short human text; never a secret. */
+  detail?: string;
+}
+
+export interface AuditLog {
+  /** Appends durably; resolves once the entry is on disk. Listeners run after. */
+  record(entry: AuditEntry): Promise<void>;
+  /** Entries in order, oldest first, optionally only those at or after `since`. */
+  read(options?: { since?: Date }): Promise<AuditEntry[]>;
+  /** The OPC UA layer subscribes to raise the Part 12 audit events. */
+  onEntry(listener: (entry: AuditEntry) => void): () => void;
+  close(): Promise<void>;
+}
