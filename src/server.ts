@@ -8,6 +8,9 @@ import { startGdsEndpoint } from "./opcua/gds-server.js";
 import { LowdbStore } from "./store/lowdb-store.js";
 import { ADMIN_ROLES } from "./users/roles.js";
 import { UserService } from "./users/user-service.js";
+import type { AuditLog } from "./audit/audit-log.types.js";
+import type { CaBackend } from "./ca/ca-backend.js";
+import { CertificateManagerService } from "./requests/certificate-manager-service.js";
 
 export interface RunningGds {
   endpointUrl: string;
@@ -38,7 +41,22 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     await users.init();
     await ensureAdminUser(users, config, log);
 
+    // TEMPORARY wiring while the CA backend and audit log are being written.
+    const certificates = new CertificateManagerService({
+      store,
+      clock,
+      ca: {} as CaBackend,
+      directory,
+      audit: {} as AuditLog,
+      log,
+      dataDir: config.dataDir,
+      autoApprove: config.autoApprove,
+      certLifetimeMs: config.certLifetimeMs,
+      renewBeforeMs: config.renewBeforeMs,
+      crlLifetimeMs: config.crlLifetimeMs,
+    });
     const endpoint = await startGdsEndpoint({
+      certificates,
       port: config.port,
       hostname: config.hostname,
       dataDir: config.dataDir,

@@ -13,6 +13,7 @@ import {
 } from "node-opcua";
 import { ADMIN_NODESET_FILE } from "../admin/admin-model.js";
 import type { DirectoryService } from "../directory/directory-service.js";
+import type { CertificateManagerService } from "../requests/certificate-manager-service.js";
 import type { Logger } from "../log.js";
 import { GDS_NAMESPACE_URI } from "../users/roles.js";
 import type { UserService } from "../users/user-service.js";
@@ -41,6 +42,7 @@ export interface GdsEndpointOptions {
   acceptUnknownCertificates: boolean;
   directory: DirectoryService;
   users: UserService;
+  certificates: CertificateManagerService;
   log: Logger;
 }
 
@@ -119,7 +121,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   const codec = new ApplicationCodec(addressSpace, new NodeId(NodeId.NodeIdType.NUMERIC, RECORD_DATA_TYPE, gdsNamespace), applicationsNamespace);
 
   installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, codec, access, log });
-  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, codec, access, log });
+  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates: opts.certificates, codec, access, log });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
   await server.start();

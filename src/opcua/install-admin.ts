@@ -3,6 +3,7 @@ import { ADMIN_METHODS, ADMIN_NAMESPACE_URI } from "../admin/admin-model.js";
 import { adminArgumentVariant } from "../admin/admin-variant.js";
 import type { DirectoryService } from "../directory/directory-service.js";
 import type { Logger } from "../log.js";
+import type { CertificateManagerService } from "../requests/certificate-manager-service.js";
 import type { UserService } from "../users/user-service.js";
 import type { AccessPolicy } from "./access-policy.js";
 import type { ApplicationCodec } from "./application-codec.js";
@@ -13,6 +14,7 @@ export interface AdminInstallOptions {
   addressSpace: AddressSpace;
   directory: DirectoryService;
   users: UserService;
+  certificates: CertificateManagerService;
   codec: ApplicationCodec;
   access: AccessPolicy;
   log: Logger;
