@@ -19,7 +19,14 @@ export type GdsStatusName =
   | "BadNotSupported"
   | "BadTooManyOperations"
   | "BadOutOfRange"
-  | "BadNotImplemented";
+  | "BadNotImplemented"
+  | "BadCertificateInvalid"
+  | "BadNotWritable"
+  | "BadNotReadable"
+  | "BadTransactionPending"
+  | "BadEncodingLimitsExceeded"
+  | "BadDecodingError"
+  | "BadCertificateChainIncomplete";
 
 export class GdsError extends Error {
   constructor(
