@@ -6,6 +6,8 @@
  * Results that are lists or records are returned as JSON strings: every OPC UA client (UaExpert
  * included) can show a String, and the CLI prints them as-is with --json.
  */
+import type { RequestState } from "../requests/certificate-manager.types.js";
+
 export const ADMIN_NAMESPACE_URI = "urn:opcua-gds:admin";
 export const ADMIN_NODESET_FILE = "opcua-gds-admin.NodeSet2.xml";
 /** NodeId (numeric, in ADMIN_NAMESPACE_URI) of the admin object, organized by Objects. */
@@ -77,4 +79,35 @@ export const ADMIN_METHODS: AdminMethod[] = [
     inputs: [{ name: "UserName", type: "String", description: "user name" }],
     outputs: [],
   },
+  {
+    name: "ListRequests",
+    id: 1070,
+    description: "Certificate requests (StartSigningRequest, StartNewKeyPairRequest) as a JSON array, newest first.",
+    inputs: [{ name: "State", type: "String", description: "only requests in this state (pending, approved, rejected, delivered, failed); empty for all" }],
+    outputs: [{ name: "RequestsJson", type: "String", description: "JSON array of request records (requestId, applicationId, kind, group, type, state, createdAt, requestedBy, …)" }],
+  },
+  {
+    name: "ApproveRequest",
+    id: 1080,
+    description: "Approves a pending certificate request; the next FinishRequest of the application receives the certificate. Requires RegistrationAuthorityAdmin.",
+    inputs: [{ name: "RequestId", type: "String", description: "RequestId as the bare GUID or a NodeId string (ns=…;g=… or nsu=…;g=…)" }],
+    outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the approval" }],
+  },
+  {
+    name: "RejectRequest",
+    id: 1090,
+    description: "Rejects a pending or approved certificate request; FinishRequest then answers BadRequestNotAllowed. Requires RegistrationAuthorityAdmin.",
+    inputs: [
+      { name: "RequestId", type: "String", description: "RequestId as the bare GUID or a NodeId string (ns=…;g=… or nsu=…;g=…)" },
+      { name: "Reason", type: "String", description: "why it was rejected (kept with the request); may be empty" },
+    ],
+    outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the rejection" }],
+  },
 ];
+
+/** The states ListRequests and `gds requests list --state` accept (every RequestState). */
+export const REQUEST_STATES = ["pending", "approved", "rejected", "delivered", "failed"] as const satisfies readonly RequestState[];
+
+// Fails to compile when RequestState gains a state REQUEST_STATES lacks.
+const everyRequestState: Record<Exclude<RequestState, (typeof REQUEST_STATES)[number]>, never> = {};
+void everyRequestState;

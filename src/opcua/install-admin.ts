@@ -1,9 +1,11 @@
 import { NodeId, type AddressSpace, type Variant } from "node-opcua";
-import { ADMIN_METHODS, ADMIN_NAMESPACE_URI } from "../admin/admin-model.js";
+import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, REQUEST_STATES } from "../admin/admin-model.js";
 import { adminArgumentVariant } from "../admin/admin-variant.js";
 import type { DirectoryService } from "../directory/directory-service.js";
 import type { Logger } from "../log.js";
+import { GdsError } from "../errors.js";
 import type { CertificateManagerService } from "../requests/certificate-manager-service.js";
+import type { RequestRecord, RequestState } from "../requests/certificate-manager.types.js";
 import type { UserService } from "../users/user-service.js";
 import type { AccessPolicy } from "./access-policy.js";
 import type { ApplicationCodec } from "./application-codec.js";
@@ -24,15 +26,53 @@ type AdminBody = (args: Variant[], call: CallContext) => Promise<unknown[]>;
 
 /** Any administrative role may look; changes need the role that owns the thing changed. */
 const READ_ROLES = ["DiscoveryAdmin", "CertificateAuthorityAdmin", "RegistrationAuthorityAdmin", "SecurityAdmin"];
+/** OPC 10000-12 §7.2: a RegistrationAuthorityAdmin approves (and rejects) certificate requests. */
+const APPROVER_ROLES = ["RegistrationAuthorityAdmin"];
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The request id the service knows, from what an admin types or copies: the bare GUID, or a
+ * RequestId NodeId string (ns=…;g=… or nsu=…;g=…). The namespace is not checked: the GUID alone
+ * identifies the request. Anything else goes to the service as typed, which answers BadNotFound.
+ */
+export function parseRequestIdString(text: string): string {
+  const s = text.trim();
+  if (GUID.test(s)) return s.toLowerCase();
+  const m = /^(?:ns=\d+|nsu=[^;]+);g=(.+)$/.exec(s);
+  if (m && GUID.test(m[1])) return m[1].toLowerCase();
+  if (s === "") throw new GdsError("BadInvalidArgument", "RequestId: must not be empty");
+  return s;
+}
+
+/** A state filter of ListRequests: "" = every state. */
+export function parseRequestState(text: string): RequestState | undefined {
+  const s = text.trim().toLowerCase();
+  if (s === "") return undefined;
+  const state = REQUEST_STATES.find((x) => x === s);
+  if (!state) throw new GdsError("BadInvalidArgument", `State: expected one of ${REQUEST_STATES.join(", ")} or empty, got ${JSON.stringify(text.slice(0, 50))}`);
+  return state;
+}
 
 /**
  * Binds the methods of our admin object (nodesets/opcua-gds-admin.NodeSet2.xml) by the shared
  * table in src/admin/admin-model.ts. All of them need SignAndEncrypt: passwords travel here.
  */
 export function installAdmin(opts: AdminInstallOptions): void {
-  const { directory, users, codec, access, addressSpace, log } = opts;
+  const { directory, users, certificates, codec, access, addressSpace, log } = opts;
   const ns = addressSpace.getNamespaceIndex(ADMIN_NAMESPACE_URI);
   if (ns < 0) throw new Error(`admin nodeset (${ADMIN_NAMESPACE_URI}) is not loaded`);
+
+  /** A request as admins see it: the ApplicationId as a NodeId string, as in ListApplications. */
+  const requestJson = (r: RequestRecord) => {
+    let applicationId = r.applicationId;
+    try {
+      applicationId = codec.idString(r.applicationId);
+    } catch {
+      /* not a GUID: shown as stored */
+    }
+    return { ...r, applicationId };
+  };
 
   const bodies: Record<string, AdminBody> = {
     ListApplications: async (_args, call) => {
@@ -69,6 +109,26 @@ export function installAdmin(opts: AdminInstallOptions): void {
       await users.remove(name);
       log.info({ userName: name, user: call.userName }, "user removed");
       return [];
+    },
+    ListRequests: async (args, call) => {
+      access.requireAnyRole(call, READ_ROLES);
+      const state = parseRequestState(stringArg(args, 0, "State", 64));
+      return [JSON.stringify(certificates.listRequests(state ? { state } : undefined).map(requestJson))];
+    },
+    ApproveRequest: async (args, call) => {
+      access.requireAnyRole(call, APPROVER_ROLES);
+      const requestId = parseRequestIdString(stringArg(args, 0, "RequestId", 256));
+      const record = await certificates.approve(requestId, call.userName);
+      log.info({ requestId: record.requestId, applicationId: record.applicationId, user: call.userName }, "certificate request approved");
+      return [JSON.stringify(requestJson(record))];
+    },
+    RejectRequest: async (args, call) => {
+      access.requireAnyRole(call, APPROVER_ROLES);
+      const requestId = parseRequestIdString(stringArg(args, 0, "RequestId", 256));
+      const reason = stringArg(args, 1, "Reason", 1024).trim();
+      const record = await certificates.reject(requestId, call.userName, reason === "" ? undefined : reason);
+      log.info({ requestId: record.requestId, applicationId: record.applicationId, user: call.userName, reason: record.reason }, "certificate request rejected");
+      return [JSON.stringify(requestJson(record))];
     },
   };
 
