@@ -6,11 +6,14 @@
 //  3. QueryServers with LIKE filters at the same levels
 //  4. RSS of the GDS process with 10,000 registered
 //  5. the store's own commit benchmark (scripts/bench/store-bench.ts)
+//  6. issue 3: CSR-signing throughput of our CA backend (scripts/bench/ca-bench.ts)
+// `npm run bench -- ca` (or any of cold, directory, store, ca) runs only the named sections.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BenchClient, type BenchApp } from "./bench-client.js";
+import { benchCa } from "./ca-bench.js";
 import { cleanupAll, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
@@ -302,6 +305,23 @@ async function storeBench(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
+// 6. CA: CSR signing (issue 3)
+
+async function caBench(): Promise<void> {
+  const r = await benchCa(progress);
+  out();
+  out("6. CA: CSR signing (scripts/bench/ca-bench.ts)");
+  for (const l of r.lines) out(`   ${l}`);
+  summary.push(...r.targets);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const SECTIONS = ["cold", "directory", "store", "ca"];
+const only = process.argv.slice(2);
+for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown bench section "${s}" (sections: ${SECTIONS.join(", ")})`);
+const want = (section: string) => only.length === 0 || only.includes(section);
+
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
 
 function machine(): string {
@@ -310,7 +330,7 @@ function machine(): string {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(GDS_CLI) || !fs.existsSync(BARE_SERVER)) {
+  if ((want("cold") || want("directory")) && (!fs.existsSync(GDS_CLI) || !fs.existsSync(BARE_SERVER))) {
     throw new Error(`${GDS_CLI} or ${BARE_SERVER} is missing: run \`npm run build\` first`);
   }
   const started = performance.now();
@@ -318,12 +338,22 @@ async function main(): Promise<void> {
   out(machine());
   out(`load average at start: ${loadavg()} (1/5/15 min)`);
 
-  progress("1/5 cold start");
-  await coldStart();
-  progress("2-4/5 directory load");
-  reportDirectory(await directoryLoad());
-  progress("5/5 store benchmark");
-  await storeBench();
+  if (want("cold")) {
+    progress("1/6 cold start");
+    await coldStart();
+  }
+  if (want("directory")) {
+    progress("2-4/6 directory load");
+    reportDirectory(await directoryLoad());
+  }
+  if (want("store")) {
+    progress("5/6 store benchmark");
+    await storeBench();
+  }
+  if (want("ca")) {
+    progress("6/6 CA: CSR signing");
+    await caBench();
+  }
 
   out();
   out("Summary");
