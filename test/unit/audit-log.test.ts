@@ -1,13 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from "@jest/globals";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { AuditEntry } from "../../src/audit/audit-log.types.js";
+import { AddressSpace, generateAddressSpace, NodeId, nodesets, StatusCodes, type Variant } from "node-opcua";
+import type { AuditEntry, AuditEventName } from "../../src/audit/audit-log.types.js";
 import { AUDIT_LOG_FILE_NAME, FileAuditLog, readAuditLogFile, REDACTED } from "../../src/audit/file-audit-log.js";
 import type { Clock } from "../../src/clock.js";
 import { createLogger, type Logger } from "../../src/log.js";
+import { describeAuditEvent, raiseAuditEvents } from "../../src/opcua/audit-events.js";
+import { GDS_NAMESPACE_URI } from "../../src/users/roles.js";
 
 let dir: string;
 let logs: FileAuditLog[];
@@ -364,5 +367,108 @@ await Promise.all([0, 1, 2, 3].map(writer));
       for (const id of acked) expect(present.has(id)).toBe(true);
       await log.close();
     }
+  });
+});
+
+/**
+ * The OPC UA side on a real address space with the standard and GDS nodesets (no server, no
+ * client): the events are raised on the Server object and carry the Part 5/Part 12 fields.
+ */
+describe("raiseAuditEvents", () => {
+  let addressSpace: AddressSpace;
+  let gdsNamespace: number;
+  let raised: Array<Record<string, Variant | undefined>>;
+
+  beforeAll(async () => {
+    addressSpace = AddressSpace.create();
+    await generateAddressSpace(addressSpace, [nodesets.standard, nodesets.gds], { trustSiblingImages: true });
+    gdsNamespace = addressSpace.getNamespaceIndex(GDS_NAMESPACE_URI);
+    addressSpace.rootFolder.objects.server.on("event", (e) => raised.push(e as unknown as Record<string, Variant | undefined>));
+  });
+  afterAll(() => addressSpace.dispose());
+  beforeEach(() => {
+    raised = [];
+  });
+
+  const gds = (id: number) => new NodeId(NodeId.NodeIdType.NUMERIC, id, gdsNamespace);
+  const ns0 = (id: number) => new NodeId(NodeId.NodeIdType.NUMERIC, id, 0);
+  const valueOf = (e: Record<string, Variant | undefined>, field: string) => e[field]?.value as unknown;
+
+  it("raises CertificateRequestedAuditEventType with group, type and the AuditEventType fields", async () => {
+    const log = await openLog();
+    const off = raiseAuditEvents({ addressSpace, audit: log, gdsNamespace, log: logger, serverUri: "urn:test:gds" });
+    await log.record({
+      event: "CertificateRequested",
+      actor: "app:a1",
+      outcome: "Good",
+      applicationId: "a1",
+      requestId: "r1",
+      group: "DefaultApplicationGroup",
+      certificateType: "EccNistP256ApplicationCertificateType",
+    });
+    off();
+    expect(raised).toHaveLength(1);
+    const e = raised[0]!;
+    expect((valueOf(e, "eventType") as NodeId).toString()).toBe(gds(91).toString());
+    expect((valueOf(e, "sourceNode") as NodeId).toString()).toBe("ns=0;i=2253");
+    expect((valueOf(e, "certificateGroup") as NodeId).toString()).toBe(gds(615).toString());
+    expect((valueOf(e, "certificateType") as NodeId).toString()).toBe(ns0(23538).toString());
+    expect(valueOf(e, "status")).toBe(true);
+    expect(valueOf(e, "serverId")).toBe("urn:test:gds");
+    expect(valueOf(e, "clientUserId")).toBe("app:a1");
+    expect((valueOf(e, "actionTimeStamp") as Date).toISOString()).toBe("2025-03-01T10:00:00.000Z");
+    expect(valueOf(e, "sourceName")).toBe("CertificateManager/CertificateRequested");
+    expect((valueOf(e, "message") as { text: string }).text).toBe("CertificateRequested application a1 request r1 group DefaultApplicationGroup type EccNistP256ApplicationCertificateType by app:a1");
+    expect(valueOf(e, "severity")).toBe(100);
+  });
+
+  it("maps registration changes, failures and the other events; every field given exists on the type", async () => {
+    const log = await openLog();
+    const off = raiseAuditEvents({ addressSpace, audit: log, gdsNamespace, log: logger, serverUri: "urn:test:gds" });
+    const names: AuditEventName[] = [
+      "ApplicationRegistered",
+      "ApplicationUpdated",
+      "ApplicationUnregistered",
+      "CertificateRequested",
+      "RequestApproved",
+      "RequestRejected",
+      "CertificateDelivered",
+      "CertificateRevoked",
+      "TrustListUpdated",
+      "CaImported",
+      "CaCreated",
+    ];
+    for (const event of names) {
+      await log.record({ event, actor: "admin", outcome: "BadUserAccessDenied", group: "DefaultHttpsGroup", certificateType: "HttpsCertificateType" });
+    }
+    off();
+    expect(raised).toHaveLength(names.length);
+    const types = raised.map((e) => (valueOf(e, "eventType") as NodeId).toString());
+    expect(types).toEqual(
+      [gds(26), gds(26), gds(26), gds(91), ns0(2127), ns0(2127), gds(109), gds(27), ns0(12561), ns0(2127), ns0(2127)].map(String),
+    );
+    for (const [i, e] of raised.entries()) {
+      expect(valueOf(e, "status")).toBe(false);
+      expect(valueOf(e, "severity")).toBe(500);
+      expect((valueOf(e, "statusCodeId") as { value: number }).value).toBe(StatusCodes.BadUserAccessDenied.value);
+      // A field node-opcua does not find in the type's layout is silently dropped: make sure none is.
+      const { data } = describeAuditEvent({ time: "2025-03-01T10:00:00.000Z", event: names[i]!, actor: "admin", outcome: "Bad" }, { gdsNamespace, serverUri: "" });
+      for (const field of Object.keys(data)) expect(e[field]).toBeDefined();
+    }
+    expect((valueOf(raised[0]!, "methodId") as NodeId).toString()).toBe(gds(146).toString());
+    expect(valueOf(raised[0]!, "sourceName")).toBe("Method/RegisterApplication");
+    expect((valueOf(raised[6]!, "certificateGroup") as NodeId).toString()).toBe(gds(649).toString());
+    expect((valueOf(raised[6]!, "certificateType") as NodeId).toString()).toBe(ns0(12558).toString());
+    expect((valueOf(raised[8]!, "trustListId") as NodeId).toString()).toBe(gds(650).toString());
+    expect((valueOf(raised[0]!, "message") as { text: string }).text).toMatch(/by admin: BadUserAccessDenied$/);
+  });
+
+  it("logs, never throws, when an event cannot be raised", async () => {
+    const log = await openLog();
+    const off = raiseAuditEvents({ addressSpace, audit: log, gdsNamespace, log: logger });
+    await expect(log.record({ event: "NoSuchEvent" as AuditEventName, actor: "admin", outcome: "Good" })).resolves.toBeUndefined();
+    off();
+    expect(raised).toHaveLength(0);
+    expect(logLines.find((l) => l.msg === "could not raise the OPC UA audit event")).toMatchObject({ event: "NoSuchEvent" });
   });
 });
