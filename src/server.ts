@@ -8,8 +8,9 @@ import { startGdsEndpoint } from "./opcua/gds-server.js";
 import { LowdbStore } from "./store/lowdb-store.js";
 import { ADMIN_ROLES } from "./users/roles.js";
 import { UserService } from "./users/user-service.js";
-import type { AuditLog } from "./audit/audit-log.types.js";
-import type { CaBackend } from "./ca/ca-backend.js";
+import { FileAuditLog } from "./audit/file-audit-log.js";
+import { LocalCaBackend } from "./ca/local-ca-backend.js";
+import { SecretBox } from "./secrets/secret-box.js";
 import { CertificateManagerService } from "./requests/certificate-manager-service.js";
 
 export interface RunningGds {
@@ -17,6 +18,8 @@ export interface RunningGds {
   port: number;
   directory: DirectoryService;
   users: UserService;
+  certificates: CertificateManagerService;
+  ca: LocalCaBackend;
   /** Stops accepting connections, flushes the store, releases the data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -32,31 +35,45 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
   const clock = options.clock ?? systemClock;
   const releaseLock = acquireDataDirLock(config.dataDir);
   let store: LowdbStore | undefined;
+  let audit: FileAuditLog | undefined;
+  let certificates: CertificateManagerService | undefined;
   try {
     store = new LowdbStore({ dir: config.dataDir });
     await store.open();
-    const directory = new DirectoryService({ store, clock, counterResetTime: store.createdAt });
+    audit = await FileAuditLog.open({ dataDir: config.dataDir, clock, log });
+    const directory = new DirectoryService({ store, clock, counterResetTime: store.createdAt, audit });
     await directory.init();
     const users = new UserService({ store, clock });
     await users.init();
     await ensureAdminUser(users, config, log);
 
-    // TEMPORARY wiring while the CA backend and audit log are being written.
-    const certificates = new CertificateManagerService({
+    const ca = new LocalCaBackend({
+      dataDir: config.dataDir,
+      keySize: config.caKeySize,
+      lifetimeMs: config.caLifetimeMs,
+      subjectTemplate: config.caSubject,
+      clock,
+      log,
+      importOnFirstStart: config.caCertFile && config.caKeyFile ? { certFile: config.caCertFile, keyFile: config.caKeyFile } : undefined,
+    });
+    await ca.init();
+    certificates = new CertificateManagerService({
       store,
       clock,
-      ca: {} as CaBackend,
+      ca,
       directory,
-      audit: {} as AuditLog,
+      audit,
+      secrets: SecretBox.open(config.dataDir),
       log,
-      dataDir: config.dataDir,
       autoApprove: config.autoApprove,
       certLifetimeMs: config.certLifetimeMs,
       renewBeforeMs: config.renewBeforeMs,
       crlLifetimeMs: config.crlLifetimeMs,
     });
+    await certificates.init();
     const endpoint = await startGdsEndpoint({
       certificates,
+      audit,
       port: config.port,
       hostname: config.hostname,
       dataDir: config.dataDir,
@@ -69,16 +86,22 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
 
     let stopping: Promise<void> | undefined;
     const openStore = store;
+    const openAudit = audit;
+    const cm = certificates;
     return {
       endpointUrl: endpoint.endpointUrl,
       port: config.port,
       directory,
       users,
+      certificates: cm,
+      ca,
       stop() {
         stopping ??= (async () => {
           try {
             await endpoint.stop();
           } finally {
+            cm.close();
+            await openAudit.close();
             await openStore.close();
             releaseLock();
             log.info("stopped");
@@ -88,6 +111,8 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       },
     };
   } catch (err) {
+    certificates?.close();
+    await audit?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     releaseLock();
     throw err;

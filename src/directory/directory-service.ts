@@ -11,6 +11,7 @@
  * the directory as it was.
  */
 import { randomUUID } from "node:crypto";
+import type { AuditLog } from "../audit/audit-log.types.js";
 import type { Clock } from "../clock.js";
 import { GdsError } from "../errors.js";
 import type { Store, StoreMutation } from "../store/store.js";
@@ -42,10 +43,14 @@ export interface DirectoryServiceOptions {
   clock: Clock;
   /** When the record counter started (the store's creation time); reported as LastCounterResetTime. */
   counterResetTime: Date;
+  /** Registration changes are audited here (with who made them) when given. */
+  audit?: AuditLog;
 }
 
-/** Runs before an unregistration is committed; throwing aborts the unregistration. */
-export type UnregisterListener = (record: ApplicationRecord) => Promise<void>;
+/**
+ * Runs before an unregistration is committed; throwing aborts the unregistration. `actor` is who unregistered it (a user name, `app:<id>` for ApplicationSelfAdmin, or "system").
+ */
+export type UnregisterListener = (record: ApplicationRecord, actor: string) => Promise<void>;
 
 const MAX_UINT32 = 0xffffffff;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -154,11 +159,13 @@ export class DirectoryService {
   private ready = false;
   private readonly listeners: UnregisterListener[] = [];
   private mutexTail: Promise<unknown> = Promise.resolve();
+  private readonly audit: AuditLog | undefined;
 
   constructor(opts: DirectoryServiceOptions) {
     this.store = opts.store;
     this.clock = opts.clock;
     this.counterResetTime = new Date(opts.counterResetTime.getTime());
+    this.audit = opts.audit;
   }
 
   /** Loads the directory from the store. Must resolve before any other call. */
@@ -196,7 +203,7 @@ export class DirectoryService {
    * RegisterApplication: validates, refuses a second registration of an ApplicationUri
    * (case-insensitive) with BadEntryExists, assigns a new applicationId (GUID) and recordId.
    */
-  async register(input: unknown): Promise<ApplicationRecord> {
+  async register(input: unknown, actor = "system"): Promise<ApplicationRecord> {
     this.assertReady();
     const app = validateApplication(input);
     return this.exclusive(async () => {
@@ -216,7 +223,9 @@ export class DirectoryService {
         updatedAt: now,
       };
       await this.store.commit(this.upsertMutations(record));
-      return this.afterUpsert(record, undefined);
+      const result = this.afterUpsert(record, undefined);
+      await this.audited("ApplicationRegistered", result, actor);
+      return result;
     });
   }
 
@@ -225,7 +234,7 @@ export class DirectoryService {
    * BadWriteNotSupported if the ApplicationUri is not exactly the registered one. The record gets
    * a new recordId (so it moves to the end of the paging order) and a new updatedAt.
    */
-  async update(applicationId: string, input: unknown): Promise<ApplicationRecord> {
+  async update(applicationId: string, input: unknown, actor = "system"): Promise<ApplicationRecord> {
     this.assertReady();
     return this.exclusive(async () => {
       const existing = this.lookup(applicationId);
@@ -244,7 +253,9 @@ export class DirectoryService {
         updatedAt: this.clock.now().toISOString(),
       };
       await this.store.commit(this.upsertMutations(record));
-      return this.afterUpsert(record, existing);
+      const result = this.afterUpsert(record, existing);
+      await this.audited("ApplicationUpdated", result, actor);
+      return result;
     });
   }
 
@@ -253,15 +264,16 @@ export class DirectoryService {
    * (in registration order, inside the directory's mutex, so they must not call mutating
    * directory methods); if one throws, nothing is deleted and its error is rethrown.
    */
-  async unregister(applicationId: string): Promise<ApplicationRecord> {
+  async unregister(applicationId: string, actor = "system"): Promise<ApplicationRecord> {
     this.assertReady();
     return this.exclusive(async () => {
       const entry = this.lookup(applicationId);
-      for (const listener of [...this.listeners]) await listener(entry.record);
+      for (const listener of [...this.listeners]) await listener(entry.record, actor);
       await this.store.commit([{ collection: APPLICATIONS_COLLECTION, key: entry.record.applicationId, value: null }]);
       this.byId.delete(entry.record.applicationId);
       this.byUri.delete(entry.uriKey);
       this.removeOrdered(entry);
+      await this.audited("ApplicationUnregistered", entry.record, actor);
       return entry.record;
     });
   }
@@ -385,6 +397,10 @@ export class DirectoryService {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  private async audited(event: "ApplicationRegistered" | "ApplicationUpdated" | "ApplicationUnregistered", record: ApplicationRecord, actor: string): Promise<void> {
+    await this.audit?.record({ event, actor, outcome: "Good", applicationId: record.applicationId, applicationUri: record.applicationUri });
+  }
 
   private assertReady(): void {
     if (!this.ready) throw new GdsError("BadInvalidState", "directory: init() has not completed");

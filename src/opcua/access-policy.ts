@@ -18,6 +18,41 @@ export class AccessPolicy {
     }
   }
 
+  private selfAdminLookup: (certificateDer: Buffer) => string | undefined = () => undefined;
+
+  /** How to find the application a channel certificate proves (ApplicationSelfAdmin). */
+  setSelfAdminLookup(lookup: (certificateDer: Buffer) => string | undefined): void {
+    this.selfAdminLookup = lookup;
+  }
+
+  /**
+   * ApplicationSelfAdmin: the ApplicationId whose valid GDS-issued certificate secures this
+   * session's channel, or undefined. Checked per call, so a revocation takes effect at once.
+   */
+  selfAdminApplication(call: CallContext): string | undefined {
+    const der = call.context.session?.channel?.clientCertificate;
+    if (!der || der.length === 0) return undefined;
+    return this.selfAdminLookup(Buffer.from(der));
+  }
+
+  /** Passes with one of `roles`, or as ApplicationSelfAdmin of exactly `applicationId`. */
+  requireRoleOrSelf(call: CallContext, roles: readonly string[], applicationId: string): void {
+    if (roles.some((r) => this.hasRole(call.context, r))) return;
+    const self = this.selfAdminApplication(call);
+    if (self !== undefined && self === applicationId.toLowerCase()) return;
+    if (self !== undefined) {
+      throw new GdsError("BadUserAccessDenied", `${call.method}: this channel's certificate makes it ApplicationSelfAdmin of ${self} only, not of ${applicationId}`);
+    }
+    throw new GdsError("BadUserAccessDenied", `${call.method} requires the role ${roles.join(" or ")}, or a channel secured with the certificate this GDS issued to that application; user ${call.userName} has neither`);
+  }
+
+  /** Who did it, for the audit log: the user, else `app:<id>` for ApplicationSelfAdmin, else "anonymous". */
+  actorOf(call: CallContext): string {
+    if (this.isAuthenticated(call)) return call.userName;
+    const self = this.selfAdminApplication(call);
+    return self ? `app:${self}` : "anonymous";
+  }
+
   roleNodeIds(names: readonly string[]): NodeId[] {
     return names.map((n) => this.roleIds.get(n)).filter((x): x is NodeId => x !== undefined);
   }

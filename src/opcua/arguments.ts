@@ -64,3 +64,20 @@ export function nodeIdArg(args: Variant[], index: number, name: string): NodeId 
 export function isGuidNodeIdIn(nodeId: NodeId, namespace: number): boolean {
   return nodeId.identifierType === NodeIdType.GUID && nodeId.namespace === namespace;
 }
+
+/** A ByteString argument; null → empty Buffer. `max` bytes at most. */
+export function byteStringArg(args: Variant[], index: number, name: string, max = 1024 * 1024): Buffer {
+  const v = args[index];
+  if (!v || v.arrayType !== VariantArrayType.Scalar) throw new GdsError("BadInvalidArgument", `${name}: expected a ByteString`);
+  if (v.dataType === DataType.Null || v.value === null || v.value === undefined) return Buffer.alloc(0);
+  if (v.dataType !== DataType.ByteString) throw new GdsError("BadInvalidArgument", `${name}: expected a ByteString`);
+  const b = v.value as Buffer;
+  if (b.length > max) throw new GdsError("BadInvalidArgument", `${name}: larger than ${max} bytes`);
+  return b;
+}
+
+export function booleanArg(args: Variant[], index: number, name: string): boolean {
+  const v = args[index];
+  if (!v || v.arrayType !== VariantArrayType.Scalar || v.dataType !== DataType.Boolean) throw new GdsError("BadInvalidArgument", `${name}: expected a Boolean`);
+  return v.value === true;
+}

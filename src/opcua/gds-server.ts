@@ -3,8 +3,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  DataType,
   MessageSecurityMode,
   NodeId,
+  NodeIdType,
+  Variant,
+  VariantArrayType,
+  NodeClass,
+  type AddressSpace,
+  type UAVariable,
   OPCUACertificateManager,
   OPCUAServer,
   SecurityPolicy,
@@ -12,14 +19,21 @@ import {
   type UserManagerOptions,
 } from "node-opcua";
 import { ADMIN_NODESET_FILE } from "../admin/admin-model.js";
+import type { AuditLog } from "../audit/audit-log.types.js";
+import { CERTIFICATE_GROUP_NAMES, GROUP_CERTIFICATE_TYPES } from "../ca/certificate-types.js";
 import type { DirectoryService } from "../directory/directory-service.js";
+import { GdsError } from "../errors.js";
 import type { CertificateManagerService } from "../requests/certificate-manager-service.js";
 import type { Logger } from "../log.js";
 import { GDS_NAMESPACE_URI } from "../users/roles.js";
 import type { UserService } from "../users/user-service.js";
 import { AccessPolicy } from "./access-policy.js";
 import { APPLICATIONS_NAMESPACE_URI, ApplicationCodec } from "./application-codec.js";
+import { raiseAuditEvents } from "./audit-events.js";
+import { CertificateNodes, GROUP_NODES } from "./certificate-nodes.js";
 import { installAdmin } from "./install-admin.js";
+import { installCertificateManager } from "./install-certificate-manager.js";
+import { installTrustListFile } from "./trust-list-file.js";
 import { installDirectory } from "./install-directory.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
 
@@ -43,6 +57,7 @@ export interface GdsEndpointOptions {
   directory: DirectoryService;
   users: UserService;
   certificates: CertificateManagerService;
+  audit: AuditLog;
   log: Logger;
 }
 
@@ -120,7 +135,35 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   access = new AccessPolicy((uri) => addressSpace.getNamespaceIndex(uri));
   const codec = new ApplicationCodec(addressSpace, new NodeId(NodeId.NodeIdType.NUMERIC, RECORD_DATA_TYPE, gdsNamespace), applicationsNamespace);
 
+  access.setSelfAdminLookup((der) => opts.certificates.selfAdminApplicationOf(der));
+  const nodes = new CertificateNodes(gdsNamespace);
   installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, codec, access, log });
+  installCertificateManager({ addressSpace, gdsNamespace, certificates: opts.certificates, codec, nodes, access, log });
+  const trustListFiles = CERTIFICATE_GROUP_NAMES.map((group) =>
+    installTrustListFile({
+      addressSpace,
+      trustListNode: nodes.trustListNodeId(group),
+      group,
+      source: opts.certificates,
+      // The lists hold CA certificates and CRLs: the CA's admins, SecurityAdmins and every
+      // application holding a certificate from this GDS (ApplicationSelfAdmin) may read them.
+      canRead: (call) => {
+        if (access.hasRole(call.context, "CertificateAuthorityAdmin") || access.hasRole(call.context, "SecurityAdmin")) return;
+        if (access.selfAdminApplication(call) !== undefined) return;
+        throw new GdsError("BadUserAccessDenied", `reading the ${group} trust list requires CertificateAuthorityAdmin or SecurityAdmin, or a channel secured with a certificate this GDS issued`);
+      },
+      canWrite: (call) => access.requireAnyRole(call, ["CertificateAuthorityAdmin"]),
+      actorOf: (call) => access.actorOf(call),
+      onSessionClosed: (listener) => {
+        const handler = (session: { nodeId: NodeId }) => listener(session.nodeId);
+        server.on("session_closed", handler);
+        return () => server.off("session_closed", handler);
+      },
+      log,
+    }),
+  );
+  setCertificateTypes(addressSpace, gdsNamespace, nodes);
+  const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates: opts.certificates, codec, access, log });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
@@ -130,9 +173,21 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     server,
     endpointUrl,
     async stop() {
+      stopAuditEvents();
+      for (const f of trustListFiles) f.dispose();
       await server.shutdown(0);
       await serverCertificateManager.dispose();
       await userCertificateManager.dispose();
     },
   };
+}
+
+/** The nodeset leaves each group's CertificateTypes property empty: fill in what we issue. */
+function setCertificateTypes(addressSpace: AddressSpace, gdsNamespace: number, nodes: CertificateNodes): void {
+  for (const group of CERTIFICATE_GROUP_NAMES) {
+    const variable = addressSpace.findNode(new NodeId(NodeIdType.NUMERIC, GROUP_NODES[group].certificateTypes, gdsNamespace)) as UAVariable | null;
+    if (!variable || variable.nodeClass !== NodeClass.Variable) continue;
+    const value = GROUP_CERTIFICATE_TYPES[group].map((t) => nodes.typeNodeId(t));
+    variable.setValueFromSource(new Variant({ dataType: DataType.NodeId, arrayType: VariantArrayType.Array, value }));
+  }
 }

@@ -39,31 +39,34 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
     expectArgumentCount(args, ["Application"]);
     access.requireAnyRole(call, ["DiscoveryAdmin"]);
     const { input } = codec.decodeRecordArgument(args[0]);
-    const record = await directory.register(input);
+    const record = await directory.register(input, access.actorOf(call));
     opts.log.info({ applicationId: record.applicationId, applicationUri: record.applicationUri, user: call.userName }, "application registered");
     return [new Variant({ dataType: DataType.NodeId, value: codec.toNodeId(record.applicationId) })];
   });
 
   bind("UpdateApplication", "sign", async (args, call) => {
     expectArgumentCount(args, ["Application"]);
-    access.requireAnyRole(call, ["DiscoveryAdmin"]);
     const { applicationId, input } = codec.decodeRecordArgument(args[0]);
-    const record = await directory.update(codec.fromNodeId(applicationId, "Application.ApplicationId"), input);
+    const id = codec.fromNodeId(applicationId, "Application.ApplicationId");
+    access.requireRoleOrSelf(call, ["DiscoveryAdmin"], id);
+    const record = await directory.update(id, input, access.actorOf(call));
     opts.log.info({ applicationId: record.applicationId, user: call.userName }, "application updated");
   });
 
   bind("UnregisterApplication", "sign", async (args, call) => {
     expectArgumentCount(args, ["ApplicationId"]);
-    access.requireAnyRole(call, ["DiscoveryAdmin"]);
     const id = codec.fromNodeId(nodeIdArg(args, 0, "ApplicationId"));
-    const record = await directory.unregister(id);
+    access.requireRoleOrSelf(call, ["DiscoveryAdmin"], id);
+    const record = await directory.unregister(id, access.actorOf(call));
     opts.log.info({ applicationId: id, applicationUri: record.applicationUri, user: call.userName }, "application unregistered");
   });
 
   bind("GetApplication", "sign", async (args, call) => {
     expectArgumentCount(args, ["ApplicationId"]);
-    access.requireAuthenticated(call);
-    const record = directory.get(codec.fromNodeId(nodeIdArg(args, 0, "ApplicationId")));
+    const id = codec.fromNodeId(nodeIdArg(args, 0, "ApplicationId"));
+    // An authenticated user, or the application itself (ApplicationSelfAdmin) asking for its own record.
+    if (access.selfAdminApplication(call) !== id) access.requireAuthenticated(call);
+    const record = directory.get(id);
     return [codec.recordVariant(record)];
   });
 
@@ -104,8 +107,9 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
     return [new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }), codec.serversVariant(result.servers)];
   });
 
-  // The CertificateManager methods arrive with the certificate manager; until then they answer
-  // BadNotImplemented rather than the BadInternalError of an unbound method.
+  // Methods the Directory declares that nobody binds (none today once the CertificateManager is
+  // installed; this runs first) answer BadNotImplemented rather than an unbound method's
+  // BadInternalError. installCertificateManager rebinds its methods afterwards.
   const directoryNode = opts.addressSpace.findNode(new NodeId(NodeId.NodeIdType.NUMERIC, DIRECTORY_NODE, opts.gdsNamespace));
   const bound = new Set<number>(Object.values(DIRECTORY_METHODS));
   for (const ref of directoryNode?.findReferencesAsObject("HasComponent", true) ?? []) {

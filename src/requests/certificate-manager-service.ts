@@ -1,15 +1,29 @@
+import crypto, { randomUUID } from "node:crypto";
 import type { AuditLog } from "../audit/audit-log.types.js";
-import type { CaBackend } from "../ca/ca-backend.js";
-import type { CertificateGroupName, CertificateTypeName } from "../ca/certificate-types.js";
+import type { CaBackend, RevokedEntry } from "../ca/ca-backend.js";
+import {
+  CERTIFICATE_TYPES,
+  GROUP_CERTIFICATE_TYPES,
+  type CertificateGroupName,
+  type CertificateTypeName,
+  type CertificateTypeSpec,
+} from "../ca/certificate-types.js";
+import { checkKeyFitsType, parseCsr } from "../ca/csr.js";
+import { encodePrivateKey } from "../ca/private-key-format.js";
+import { parseSubjectName } from "../ca/subject-name.js";
 import type { Clock } from "../clock.js";
+import type { ApplicationRecord } from "../directory/application-record.js";
 import type { DirectoryService } from "../directory/directory-service.js";
 import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Store } from "../store/store.js";
+import type { SecretBox } from "../secrets/secret-box.js";
+import type { Store, StoreMutation } from "../store/store.js";
+import { discoveryUrlHosts, splitDomainNames } from "./application-hosts.js";
 import type {
   Actor,
   CertificateRecord,
   FinishRequestResult,
+  PrivateKeyFormat,
   RequestRecord,
   RevocationStatus,
   StartNewKeyPairRequestInput,
@@ -17,6 +31,27 @@ import type {
   TrustListContent,
   TrustListSnapshot,
 } from "./certificate-manager.types.js";
+import { TrustListManager, sha1Hex } from "./trust-lists.js";
+
+export const REQUESTS_COLLECTION = "cm-requests";
+export const CERTIFICATES_COLLECTION = "cm-certificates";
+
+/** What the store keeps beside the public record: the CSR, or what a new key pair needs. */
+interface StoredRequest extends RequestRecord {
+  /** CSR DER, base64 (public data). */
+  csr?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  privateKeyFormat?: PrivateKeyFormat;
+  /** The PFX/PEM password, sealed with the data dir's SecretBox; deleted once delivered. */
+  sealedPassword?: string;
+}
+
+/** Pending + approved requests one application may have open at a time (a runaway client stops here). */
+const MAX_OPEN_REQUESTS_PER_APPLICATION = 16;
+/** Clock skew allowance: notBefore is backdated by this much. */
+const BACKDATE_MS = 5 * 60_000;
+const MAX_PASSWORD_LENGTH = 1024;
 
 export interface CertificateManagerOptions {
   store: Store;
@@ -24,95 +59,598 @@ export interface CertificateManagerOptions {
   ca: CaBackend;
   directory: DirectoryService;
   audit: AuditLog;
+  secrets: SecretBox;
   log: Logger;
-  dataDir: string;
   autoApprove: boolean;
   certLifetimeMs: number;
   renewBeforeMs: number;
   crlLifetimeMs: number;
 }
 
-/** SKELETON: signatures fixed; bodies being written. */
+/**
+ * The CertificateManager of OPC 10000-12 §7.9 as plain domain code: request lifecycle
+ * (pending → approved|rejected → delivered), issuance through the CaBackend, revocation with an
+ * immediately re-signed CRL, certificate status, ApplicationSelfAdmin lookup and the trust lists.
+ * Every state change is durable before the method returns, and audited.
+ */
 export class CertificateManagerService {
-  constructor(readonly opts: CertificateManagerOptions) {}
+  private readonly requests = new Map<string, StoredRequest>();
+  private readonly certificates = new Map<string, CertificateRecord>();
+  private readonly byThumbprint = new Map<string, CertificateRecord>();
+  private readonly inFlight = new Map<string, Promise<FinishRequestResult>>();
+  private readonly reservedSerials = new Set<string>();
+  readonly trustLists: TrustListManager;
+  private mutexTail: Promise<unknown> = Promise.resolve();
+  private crlTimer: NodeJS.Timeout | undefined;
 
-  async init(): Promise<void> {}
+  constructor(private readonly opts: CertificateManagerOptions) {
+    this.trustLists = new TrustListManager({
+      store: opts.store,
+      clock: opts.clock,
+      ca: opts.ca,
+      audit: opts.audit,
+      log: opts.log,
+      crlLifetimeMs: opts.crlLifetimeMs,
+      revokedOf: (group) => this.revokedOf(group),
+    });
+  }
+
+  async init(): Promise<void> {
+    for (const r of await this.opts.store.values<StoredRequest>(REQUESTS_COLLECTION)) this.requests.set(r.requestId, { ...r });
+    for (const c of await this.opts.store.values<CertificateRecord>(CERTIFICATES_COLLECTION)) this.indexCertificate(c);
+    await this.trustLists.init();
+    // UnregisterApplication revokes everything the application holds, before the record goes.
+    this.opts.directory.onUnregister(async (record, actor) => {
+      await this.revokeAllOf(record, actor ?? "system");
+    });
+    const check = Math.min(60_000, Math.max(1000, this.opts.crlLifetimeMs / 10));
+    this.crlTimer = setInterval(() => {
+      this.exclusive(() => this.trustLists.refreshDueCrls()).catch((err) => this.opts.log.error({ err }, "CRL refresh failed"));
+    }, check);
+    this.crlTimer.unref();
+  }
+
+  close(): void {
+    if (this.crlTimer) clearInterval(this.crlTimer);
+  }
 
   // --- requests -------------------------------------------------------------------------------
+
+  /** StartSigningRequest: the application keeps its key and sends a PKCS#10 CSR. */
   async startSigningRequest(input: StartSigningRequestInput): Promise<RequestRecord> {
-    throw new GdsError("BadNotImplemented", `not yet ${input.applicationId}`);
+    const app = this.opts.directory.get(input.applicationId);
+    const { group, type } = resolveGroupAndType(input.group, input.type);
+    const csr = await parseCsr(input.csrDer);
+    if (group === "DefaultApplicationGroup" && !csr.uris.includes(app.applicationUri)) {
+      throw new GdsError(
+        "BadCertificateUriInvalid",
+        `CertificateRequest: the CSR's subjectAltName URIs (${csr.uris.length ? csr.uris.map((u) => JSON.stringify(u.slice(0, 200))).join(", ") : "none"}) do not include the registered ApplicationUri ${JSON.stringify(app.applicationUri)}`,
+      );
+    }
+    checkKeyFitsType(csr, type);
+    const subject = csr.subject || `CN=${escapeDnValue(app.applicationNames[0]?.text ?? app.applicationUri)}`;
+    let dnsNames = csr.dnsNames;
+    let ipAddresses = csr.ipAddresses;
+    if (dnsNames.length === 0 && ipAddresses.length === 0) ({ dnsNames, ipAddresses } = this.hostsOf(app, group));
+    return this.createRequest(app, input.actor, {
+      kind: "signing",
+      group,
+      type: type.name,
+      subject,
+      csr: input.csrDer.toString("base64"),
+      dnsNames,
+      ipAddresses,
+    });
   }
+
+  /** StartNewKeyPairRequest: the GDS makes the key; it is delivered once, as PEM or PFX. */
   async startNewKeyPairRequest(input: StartNewKeyPairRequestInput): Promise<RequestRecord> {
-    throw new GdsError("BadNotImplemented", `not yet ${input.applicationId}`);
+    const app = this.opts.directory.get(input.applicationId);
+    const { group, type } = resolveGroupAndType(input.group, input.type);
+    const format = parsePrivateKeyFormat(input.privateKeyFormat);
+    const password = input.privateKeyPassword ?? "";
+    if (password.length > MAX_PASSWORD_LENGTH) throw new GdsError("BadInvalidArgument", `PrivateKeyPassword: at most ${MAX_PASSWORD_LENGTH} characters`);
+    const hosts = input.domainNames.length > 0 ? splitDomainNames(input.domainNames) : this.hostsOf(app, group);
+    const subject = input.subjectName.trim() ? parseSubjectName(input.subjectName) : defaultSubject(app, group, hosts.dnsNames);
+    const requestId = randomUUID();
+    return this.createRequest(
+      app,
+      input.actor,
+      {
+        kind: "newKeyPair",
+        group,
+        type: type.name,
+        subject,
+        dnsNames: hosts.dnsNames,
+        ipAddresses: hosts.ipAddresses,
+        privateKeyFormat: format,
+        sealedPassword: password ? this.opts.secrets.seal(password, `request:${requestId}`) : undefined,
+      },
+      requestId,
+    );
   }
+
+  /**
+   * FinishRequest: BadNothingToDo while pending, BadRequestNotAllowed once rejected; the first
+   * Finish after approval mints the certificate (and key pair) and records it before returning.
+   * A CSR request that was delivered answers again with the same certificate (a retry after a lost
+   * reply); a delivered key pair does not, as the key is gone.
+   */
   async finishRequest(applicationId: string, requestId: string, actor: Actor): Promise<FinishRequestResult> {
-    throw new GdsError("BadNotImplemented", `not yet ${applicationId} ${requestId} ${actor}`);
+    const app = this.opts.directory.get(applicationId);
+    const request = this.requests.get(normaliseId(requestId));
+    if (!request || request.applicationId !== app.applicationId) {
+      throw new GdsError("BadInvalidArgument", `RequestId: ${requestId} is not a request of application ${applicationId}`);
+    }
+    switch (request.state) {
+      case "pending":
+        throw new GdsError("BadNothingToDo", `request ${request.requestId} is waiting for approval by a RegistrationAuthorityAdmin`);
+      case "rejected":
+        throw new GdsError("BadRequestNotAllowed", `request ${request.requestId} was rejected${request.decidedBy ? ` by ${request.decidedBy}` : ""}${request.reason ? `: ${request.reason}` : ""}`);
+      case "failed":
+        throw new GdsError("BadConfigurationError", `request ${request.requestId} failed: ${request.reason ?? "see the server log"}; start a new request`);
+      case "delivered": {
+        const cert = request.serialHex ? this.certificates.get(request.serialHex) : undefined;
+        if (request.kind === "signing" && cert) {
+          return { certificate: Buffer.from(cert.der, "base64"), issuerCertificates: this.opts.ca.info(cert.group).chain };
+        }
+        throw new GdsError("BadInvalidArgument", `request ${request.requestId} was already delivered; its private key is not kept: start a new request`);
+      }
+      case "approved":
+        break;
+    }
+    const running = this.inFlight.get(request.requestId);
+    if (running) return running;
+    const minting = this.mint(app, request, actor).finally(() => this.inFlight.delete(request.requestId));
+    this.inFlight.set(request.requestId, minting);
+    return minting;
   }
-  /** RegistrationAuthorityAdmin: pending → approved. BadNotFound, BadInvalidState if not pending. */
+
   async approve(requestId: string, actor: Actor): Promise<RequestRecord> {
-    throw new GdsError("BadNotImplemented", `not yet ${requestId} ${actor}`);
+    return this.decide(requestId, actor, "approved");
   }
-  /** RegistrationAuthorityAdmin: pending|approved → rejected. */
+
   async reject(requestId: string, actor: Actor, reason?: string): Promise<RequestRecord> {
-    throw new GdsError("BadNotImplemented", `not yet ${requestId} ${actor} ${reason}`);
+    return this.decide(requestId, actor, "rejected", reason);
   }
+
   /** Newest first. */
-  listRequests(filter?: { state?: RequestRecord["state"]; applicationId?: string }): RequestRecord[] {
-    void filter;
-    return [];
+  listRequests(filter: { state?: RequestRecord["state"]; applicationId?: string } = {}): RequestRecord[] {
+    return [...this.requests.values()]
+      .filter((r) => (!filter.state || r.state === filter.state) && (!filter.applicationId || r.applicationId === filter.applicationId))
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .map(publicRequest);
   }
+
   getRequest(requestId: string): RequestRecord {
-    throw new GdsError("BadNotFound", `no request ${requestId}`);
+    const r = this.requests.get(normaliseId(requestId));
+    if (!r) throw new GdsError("BadNotFound", `no certificate request ${requestId}`);
+    return publicRequest(r);
   }
 
   // --- certificates ---------------------------------------------------------------------------
+
+  /** GetCertificateGroups: the application group for all; HTTPS with an https DiscoveryUrl; any group it holds a certificate in. */
   certificateGroupsOf(applicationId: string): CertificateGroupName[] {
-    throw new GdsError("BadNotFound", `not yet ${applicationId}`);
+    const app = this.opts.directory.get(applicationId);
+    const groups = new Set<CertificateGroupName>(["DefaultApplicationGroup"]);
+    if (discoveryUrlHosts(app, "https").length > 0) groups.add("DefaultHttpsGroup");
+    for (const c of this.certificatesOfApp(app.applicationId)) groups.add(c.group);
+    return (["DefaultApplicationGroup", "DefaultHttpsGroup", "DefaultUserTokenGroup"] as const).filter((g) => groups.has(g));
   }
+
+  /**
+   * GetCertificateStatus: TRUE when the application has no valid certificate of that group and
+   * type, when its latest one is revoked or expired, or when less than GDS_RENEW_BEFORE remains.
+   */
   certificateStatus(applicationId: string, group?: CertificateGroupName, type?: CertificateTypeName): boolean {
-    throw new GdsError("BadNotFound", `not yet ${applicationId} ${group} ${type}`);
+    const app = this.opts.directory.get(applicationId);
+    const resolved = resolveGroupAndType(group, type);
+    const latest = this.certificatesOfApp(app.applicationId)
+      .filter((c) => c.group === resolved.group && c.type === resolved.type.name)
+      .sort((a, b) => b.issuedAt.localeCompare(a.issuedAt) || b.notAfter.localeCompare(a.notAfter))[0];
+    if (!latest || latest.revokedAt) return true;
+    return Date.parse(latest.notAfter) - this.opts.clock.now().getTime() < this.opts.renewBeforeMs;
   }
-  /** Currently valid (not revoked, not expired) certificates; group undefined = all groups. */
+
+  /** GetCertificates: the newest valid (not revoked, not expired) certificate per group and type. */
   certificatesOf(applicationId: string, group?: CertificateGroupName): CertificateRecord[] {
-    throw new GdsError("BadNotFound", `not yet ${applicationId} ${group}`);
+    const app = this.opts.directory.get(applicationId);
+    const now = this.opts.clock.now().getTime();
+    const newest = new Map<string, CertificateRecord>();
+    for (const c of this.certificatesOfApp(app.applicationId)) {
+      if (group && c.group !== group) continue;
+      if (c.revokedAt || Date.parse(c.notAfter) <= now) continue;
+      const key = `${c.group}/${c.type}`;
+      const prev = newest.get(key);
+      if (!prev || c.issuedAt > prev.issuedAt) newest.set(key, c);
+    }
+    return [...newest.values()];
   }
+
+  /** Every certificate ever issued, newest first. */
   listCertificates(): CertificateRecord[] {
-    return [];
+    return [...this.certificates.values()].sort((a, b) => b.issuedAt.localeCompare(a.issuedAt));
   }
+
+  /** RevokeCertificate: BadInvalidArgument unless this GDS issued that certificate to that application. */
   async revokeCertificate(applicationId: string, certificateDer: Buffer, actor: Actor, reason?: string): Promise<CertificateRecord> {
-    throw new GdsError("BadNotImplemented", `not yet ${applicationId} ${certificateDer.length} ${actor} ${reason}`);
+    const app = this.opts.directory.get(applicationId);
+    const record = this.byThumbprint.get(sha1Hex(certificateDer));
+    if (!record || record.applicationId !== app.applicationId) {
+      throw new GdsError("BadInvalidArgument", `Certificate: not a certificate this GDS issued to application ${applicationId}`);
+    }
+    return this.revokeRecords([record], actor, reason).then((r) => r[0] ?? this.certificates.get(record.serialHex)!);
   }
+
   async revokeBySerial(serialHex: string, actor: Actor, reason?: string): Promise<CertificateRecord> {
-    throw new GdsError("BadNotImplemented", `not yet ${serialHex} ${actor} ${reason}`);
+    const record = this.certificates.get(normaliseSerial(serialHex));
+    if (!record) throw new GdsError("BadNotFound", `no certificate with serial ${serialHex} was issued by this GDS`);
+    return this.revokeRecords([record], actor, reason).then((r) => r[0] ?? this.certificates.get(record.serialHex)!);
   }
+
+  /**
+   * CheckRevocationStatus: Good for a certificate our CA signed that is neither revoked nor out of
+   * its validity; validityTime = the CRL's nextUpdate. Certificates of other issuers are untrusted.
+   */
   checkRevocationStatus(certificateDer: Buffer): RevocationStatus {
-    void certificateDer;
-    return { status: "BadCertificateRevocationUnknown", validityTime: new Date(0) };
+    let cert: crypto.X509Certificate;
+    try {
+      cert = new crypto.X509Certificate(certificateDer);
+    } catch {
+      return { status: "BadCertificateInvalid", validityTime: new Date(0) };
+    }
+    for (const group of ["DefaultApplicationGroup", "DefaultHttpsGroup", "DefaultUserTokenGroup"] as const) {
+      const caDer = this.opts.ca.info(group).chain[0];
+      const ca = new crypto.X509Certificate(caDer);
+      if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) continue;
+      const crl = this.trustLists.crlInfo(group);
+      const record = this.certificates.get(normaliseSerial(cert.serialNumber));
+      if (record?.revokedAt) return { status: "BadCertificateRevoked", validityTime: crl.nextUpdate };
+      const now = this.opts.clock.now().getTime();
+      if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return { status: "BadCertificateTimeInvalid", validityTime: crl.nextUpdate };
+      return { status: "Good", validityTime: crl.nextUpdate };
+    }
+    return { status: "BadCertificateUntrusted", validityTime: new Date(0) };
   }
-  /** ApplicationSelfAdmin: the registered application whose valid, GDS-issued certificate this is. */
-  selfAdminApplicationOf(channelCertificateDer: Buffer | undefined): string | undefined {
-    void channelCertificateDer;
-    return undefined;
+
+  /**
+   * ApplicationSelfAdmin: the id of the registered application to which this GDS issued the given
+   * channel certificate, if that certificate is neither revoked nor expired.
+   */
+  selfAdminApplicationOf(channelCertificateDer: Buffer | undefined | null): string | undefined {
+    if (!channelCertificateDer || channelCertificateDer.length === 0) return undefined;
+    const record = this.byThumbprint.get(sha1Hex(channelCertificateDer));
+    if (!record || record.revokedAt) return undefined;
+    const now = this.opts.clock.now().getTime();
+    if (now >= Date.parse(record.notAfter)) return undefined;
+    try {
+      return this.opts.directory.get(record.applicationId).applicationId;
+    } catch {
+      return undefined;
+    }
   }
 
   // --- trust lists ----------------------------------------------------------------------------
+
   trustList(group: CertificateGroupName): TrustListSnapshot {
-    throw new GdsError("BadNotImplemented", `not yet ${group}`);
-  }
-  /** CertificateAuthorityAdmin: replaces the external entries of the lists named by `mask`. */
-  async replaceTrustList(group: CertificateGroupName, content: TrustListContent, mask: number, actor: Actor): Promise<void> {
-    throw new GdsError("BadNotImplemented", `not yet ${group} ${content} ${mask} ${actor}`);
-  }
-  async addTrustListCertificate(group: CertificateGroupName, der: Buffer, isTrusted: boolean, actor: Actor): Promise<void> {
-    throw new GdsError("BadNotImplemented", `not yet ${group} ${der.length} ${isTrusted} ${actor}`);
-  }
-  async removeTrustListCertificate(group: CertificateGroupName, thumbprint: string, isTrusted: boolean, actor: Actor): Promise<void> {
-    throw new GdsError("BadNotImplemented", `not yet ${group} ${thumbprint} ${isTrusted} ${actor}`);
-  }
-  onTrustListChanged(listener: (group: CertificateGroupName) => void): () => void {
-    void listener;
-    return () => undefined;
+    return this.trustLists.snapshot(group);
   }
 
-  close(): void {}
+  async replaceTrustList(group: CertificateGroupName, content: TrustListContent, mask: number, actor: Actor): Promise<void> {
+    await this.exclusive(() => this.trustLists.replace(group, content, mask, actor));
+  }
+
+  async addTrustListCertificate(group: CertificateGroupName, der: Buffer, isTrusted: boolean, actor: Actor): Promise<void> {
+    await this.exclusive(() => this.trustLists.add(group, der, isTrusted, actor));
+  }
+
+  async removeTrustListCertificate(group: CertificateGroupName, thumbprint: string, isTrusted: boolean, actor: Actor): Promise<void> {
+    await this.exclusive(() => this.trustLists.remove(group, thumbprint, isTrusted, actor));
+  }
+
+  onTrustListChanged(listener: (group: CertificateGroupName) => void): () => void {
+    return this.trustLists.onChanged(listener);
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private async createRequest(
+    app: ApplicationRecord,
+    actor: Actor,
+    fields: Pick<StoredRequest, "kind" | "group" | "type" | "subject" | "csr" | "dnsNames" | "ipAddresses" | "privateKeyFormat" | "sealedPassword">,
+    requestId = randomUUID(),
+  ): Promise<RequestRecord> {
+    return this.exclusive(async () => {
+      const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved")).length;
+      if (open >= MAX_OPEN_REQUESTS_PER_APPLICATION) {
+        throw new GdsError("BadTooManyOperations", `application ${app.applicationId} already has ${open} open certificate requests; finish or have them rejected first`);
+      }
+      const now = this.opts.clock.now().toISOString();
+      const auto = this.opts.autoApprove;
+      const request: StoredRequest = {
+        requestId,
+        applicationId: app.applicationId,
+        ...fields,
+        state: auto ? "approved" : "pending",
+        createdAt: now,
+        requestedBy: actor,
+        ...(auto ? { decidedAt: now, decidedBy: "auto-approve" } : {}),
+      };
+      await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: requestId, value: request }]);
+      this.requests.set(requestId, request);
+      await this.opts.audit.record({
+        event: "CertificateRequested",
+        actor,
+        outcome: "Good",
+        applicationId: app.applicationId,
+        applicationUri: app.applicationUri,
+        requestId,
+        group: request.group,
+        certificateType: request.type,
+        detail: `${request.kind === "signing" ? "signing request (CSR)" : `new key pair (${request.privateKeyFormat})`} for ${request.subject}; ${auto ? "approved automatically" : "waiting for approval"}`,
+      });
+      this.opts.log.info({ requestId, applicationId: app.applicationId, kind: request.kind, group: request.group, type: request.type, state: request.state, user: actor }, "certificate requested");
+      return publicRequest(request);
+    });
+  }
+
+  private async decide(requestId: string, actor: Actor, state: "approved" | "rejected", reason?: string): Promise<RequestRecord> {
+    return this.exclusive(async () => {
+      const request = this.requests.get(normaliseId(requestId));
+      if (!request) throw new GdsError("BadNotFound", `no certificate request ${requestId}`);
+      const allowed = state === "approved" ? request.state === "pending" : request.state === "pending" || request.state === "approved";
+      if (!allowed) throw new GdsError("BadInvalidState", `request ${request.requestId} is ${request.state}; only a pending request can be ${state}${state === "rejected" ? " (or an approved one not yet delivered)" : ""}`);
+      const next: StoredRequest = { ...request, state, decidedAt: this.opts.clock.now().toISOString(), decidedBy: actor, ...(reason ? { reason: reason.slice(0, 1024) } : {}) };
+      if (state === "rejected") delete next.sealedPassword;
+      await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: next }]);
+      this.requests.set(request.requestId, next);
+      await this.opts.audit.record({
+        event: state === "approved" ? "RequestApproved" : "RequestRejected",
+        actor,
+        outcome: "Good",
+        applicationId: request.applicationId,
+        requestId: request.requestId,
+        group: request.group,
+        certificateType: request.type,
+        detail: reason ? reason.slice(0, 200) : undefined,
+      });
+      this.opts.log.info({ requestId: request.requestId, applicationId: request.applicationId, user: actor }, `certificate request ${state}`);
+      return publicRequest(next);
+    });
+  }
+
+  /** Signs (and for a key pair, generates) outside the mutex; records under it. */
+  private async mint(app: ApplicationRecord, request: StoredRequest, actor: Actor): Promise<FinishRequestResult> {
+    const type = CERTIFICATE_TYPES[request.type];
+    const serialHex = this.newSerial();
+    const now = this.opts.clock.now();
+    let keyPair: { publicKeySpki: Buffer; privateKeyPkcs8: Buffer } | undefined;
+    let der: Buffer;
+    let privateKey: Buffer | undefined;
+    try {
+      let publicKeySpki: Buffer;
+      if (request.kind === "signing") {
+        publicKeySpki = (await parseCsr(Buffer.from(request.csr ?? "", "base64"))).publicKeySpki;
+      } else {
+        keyPair = await this.opts.ca.generateKeyPair(type);
+        publicKeySpki = keyPair.publicKeySpki;
+      }
+      der = await this.opts.ca.issue({
+        group: request.group,
+        type,
+        publicKeySpki,
+        subject: request.subject,
+        uris: [app.applicationUri],
+        dnsNames: request.dnsNames ?? [],
+        ipAddresses: request.ipAddresses ?? [],
+        serialHex,
+        notBefore: new Date(now.getTime() - BACKDATE_MS),
+        notAfter: new Date(now.getTime() + this.opts.certLifetimeMs),
+      });
+      if (keyPair) {
+        const password = request.sealedPassword ? this.opts.secrets.open(request.sealedPassword, `request:${request.requestId}`) : undefined;
+        privateKey = encodePrivateKey({
+          pkcs8Der: keyPair.privateKeyPkcs8,
+          format: request.privateKeyFormat ?? "PEM",
+          password,
+          certificateDer: der,
+          issuerChain: this.opts.ca.info(request.group).chain,
+        });
+      }
+    } catch (err) {
+      this.reservedSerials.delete(serialHex);
+      if (err instanceof GdsError) throw err;
+      this.opts.log.error({ err, requestId: request.requestId, applicationId: app.applicationId }, "issuing the certificate failed");
+      await this.exclusive(async () => {
+        const failed: StoredRequest = { ...request, state: "failed", reason: `the CA could not issue the certificate: ${(err as Error).message}` };
+        delete failed.sealedPassword;
+        await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: failed }]);
+        this.requests.set(request.requestId, failed);
+      });
+      await this.opts.audit.record({ event: "CertificateDelivered", actor, outcome: "BadConfigurationError", applicationId: app.applicationId, requestId: request.requestId, group: request.group, certificateType: request.type, detail: "the CA failed" });
+      throw new GdsError("BadConfigurationError", `the CA could not issue the certificate for request ${request.requestId}; see the server log`);
+    } finally {
+      // The unencrypted key leaves this function only inside `privateKey` (PEM/PFX).
+      keyPair?.privateKeyPkcs8.fill(0);
+    }
+
+    const info = new crypto.X509Certificate(der);
+    const record: CertificateRecord = {
+      serialHex,
+      applicationId: app.applicationId,
+      group: request.group,
+      type: request.type,
+      subject: request.subject,
+      thumbprint: sha1Hex(der),
+      notBefore: new Date(info.validFrom).toISOString(),
+      notAfter: new Date(info.validTo).toISOString(),
+      issuedAt: now.toISOString(),
+      requestId: request.requestId,
+      der: der.toString("base64"),
+    };
+    await this.exclusive(async () => {
+      const current = this.requests.get(request.requestId);
+      if (current?.state !== "approved") {
+        throw new GdsError("BadRequestNotAllowed", `request ${request.requestId} became ${current?.state ?? "unknown"} while its certificate was being issued`);
+      }
+      const delivered: StoredRequest = { ...current, state: "delivered", serialHex };
+      delete delivered.sealedPassword;
+      await this.opts.store.commit([
+        { collection: CERTIFICATES_COLLECTION, key: serialHex, value: record },
+        { collection: REQUESTS_COLLECTION, key: request.requestId, value: delivered },
+      ]);
+      this.indexCertificate(record);
+      this.reservedSerials.delete(serialHex);
+      this.requests.set(request.requestId, delivered);
+    });
+    await this.opts.audit.record({
+      event: "CertificateDelivered",
+      actor,
+      outcome: "Good",
+      applicationId: app.applicationId,
+      applicationUri: app.applicationUri,
+      requestId: request.requestId,
+      group: request.group,
+      certificateType: request.type,
+      serialHex,
+      detail: `${record.subject}, valid until ${record.notAfter}${privateKey ? `, private key delivered as ${request.privateKeyFormat}` : ""}`,
+    });
+    this.opts.log.info({ requestId: request.requestId, applicationId: app.applicationId, serial: serialHex, notAfter: record.notAfter, user: actor }, "certificate issued");
+    return { certificate: der, privateKey, issuerCertificates: this.opts.ca.info(request.group).chain };
+  }
+
+  private async revokeAllOf(app: ApplicationRecord, actor: Actor): Promise<void> {
+    const live = this.certificatesOfApp(app.applicationId).filter((c) => !c.revokedAt);
+    // Runs inside the directory's mutex, but not ours: take ours for the revocation.
+    if (live.length > 0) await this.revokeRecords(live, actor, "cessationOfOperation");
+    await this.exclusive(async () => {
+      const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved"));
+      if (open.length === 0) return;
+      const now = this.opts.clock.now().toISOString();
+      const mutations: StoreMutation[] = open.map((r) => {
+        const next: StoredRequest = { ...r, state: "rejected", decidedAt: now, decidedBy: actor, reason: "the application was unregistered" };
+        delete next.sealedPassword;
+        return { collection: REQUESTS_COLLECTION, key: r.requestId, value: next };
+      });
+      await this.opts.store.commit(mutations);
+      for (const m of mutations) this.requests.set(m.key, m.value as StoredRequest);
+    });
+  }
+
+  /** Marks records revoked and re-signs each affected group's CRL, in one durable batch. */
+  private async revokeRecords(records: CertificateRecord[], actor: Actor, reason = "unspecified"): Promise<CertificateRecord[]> {
+    const revoked = await this.exclusive(async () => {
+      const now = this.opts.clock.now().toISOString();
+      const fresh = records.map((r) => this.certificates.get(r.serialHex)!).filter((r) => !r.revokedAt);
+      if (fresh.length === 0) return [];
+      const updated = fresh.map((r) => ({ ...r, revokedAt: now, revocationReason: reason }));
+      // Index first so the CRLs list them; undone if the commit fails.
+      for (const r of updated) this.indexCertificate(r);
+      try {
+        const mutations: StoreMutation[] = updated.map((r) => ({ collection: CERTIFICATES_COLLECTION, key: r.serialHex, value: r }));
+        for (const group of new Set(updated.map((r) => r.group))) mutations.push(await this.trustLists.signCrl(group));
+        await this.trustLists.commit(mutations);
+      } catch (err) {
+        for (const r of fresh) this.indexCertificate(r);
+        throw err;
+      }
+      return updated;
+    });
+    for (const r of revoked) {
+      await this.opts.audit.record({ event: "CertificateRevoked", actor, outcome: "Good", applicationId: r.applicationId, group: r.group, certificateType: r.type, serialHex: r.serialHex, detail: `reason ${reason}` });
+      this.opts.log.info({ applicationId: r.applicationId, serial: r.serialHex, group: r.group, user: actor }, "certificate revoked; CRL re-signed");
+    }
+    return revoked;
+  }
+
+  private revokedOf(group: CertificateGroupName): RevokedEntry[] {
+    const out: RevokedEntry[] = [];
+    for (const c of this.certificates.values()) {
+      if (c.group === group && c.revokedAt) out.push({ serialHex: c.serialHex, revokedAt: new Date(c.revokedAt), reason: c.revocationReason });
+    }
+    return out;
+  }
+
+  private certificatesOfApp(applicationId: string): CertificateRecord[] {
+    return [...this.certificates.values()].filter((c) => c.applicationId === applicationId);
+  }
+
+  private indexCertificate(c: CertificateRecord): void {
+    this.certificates.set(c.serialHex, c);
+    this.byThumbprint.set(c.thumbprint, c);
+  }
+
+  /** 16 random bytes, positive and without a leading zero byte (so the hex form is stable), never reused. */
+  private newSerial(): string {
+    for (;;) {
+      const bytes = crypto.randomBytes(16);
+      bytes[0] &= 0x7f;
+      if (bytes[0] === 0) continue;
+      const hex = bytes.toString("hex");
+      if (this.certificates.has(hex) || this.reservedSerials.has(hex)) continue;
+      this.reservedSerials.add(hex);
+      return hex;
+    }
+  }
+
+  private hostsOf(app: ApplicationRecord, group: CertificateGroupName): { dnsNames: string[]; ipAddresses: string[] } {
+    const hosts = discoveryUrlHosts(app, group === "DefaultHttpsGroup" ? "https" : undefined);
+    return splitDomainNames(hosts, "DiscoveryUrls");
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.mutexTail.then(fn, fn);
+    this.mutexTail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function resolveGroupAndType(group: CertificateGroupName | undefined, type: CertificateTypeName | undefined): { group: CertificateGroupName; type: CertificateTypeSpec } {
+  const g = group ?? "DefaultApplicationGroup";
+  const types = GROUP_CERTIFICATE_TYPES[g];
+  const t = type ?? types[0];
+  if (!types.includes(t)) throw new GdsError("BadInvalidArgument", `CertificateTypeId: ${t} is not a certificate type of ${g} (it has ${types.join(", ")})`);
+  return { group: g, type: CERTIFICATE_TYPES[t] };
+}
+
+function parsePrivateKeyFormat(raw: string): PrivateKeyFormat {
+  const f = raw.trim().toUpperCase();
+  if (f === "PEM" || f === "PFX") return f;
+  throw new GdsError("BadInvalidArgument", `PrivateKeyFormat: ${JSON.stringify(raw.slice(0, 40))} is not supported; use "PEM" (PKCS#8) or "PFX" (PKCS#12)`);
+}
+
+/** CN=<first name> for applications, CN=<https host> for HTTPS, CN=<name> for user tokens (DC=<host> added for applications). */
+function defaultSubject(app: ApplicationRecord, group: CertificateGroupName, dnsNames: string[]): string {
+  const name = app.applicationNames[0]?.text || app.applicationUri;
+  if (group === "DefaultHttpsGroup") {
+    const host = discoveryUrlHosts(app, "https")[0];
+    if (!host) throw new GdsError("BadInvalidArgument", "SubjectName: empty, and the application has no https DiscoveryUrl to name an HTTPS certificate after");
+    return `CN=${escapeDnValue(host)}`;
+  }
+  return dnsNames[0] && group === "DefaultApplicationGroup" ? `CN=${escapeDnValue(name)}, DC=${escapeDnValue(dnsNames[0])}` : `CN=${escapeDnValue(name)}`;
+}
+
+/** RFC 4514 escaping of an attribute value. */
+function escapeDnValue(v: string): string {
+  return v
+    .slice(0, 64)
+    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
+    .replace(/^[ #]/, (c) => `\\${c}`)
+    .replace(/ $/, "\\ ");
+}
+
+function normaliseId(id: string): string {
+  return id.trim().toLowerCase();
+}
+
+function normaliseSerial(serial: string): string {
+  let s = serial.replace(/[:\s]/g, "").toLowerCase();
+  while (s.length > 2 && s.startsWith("00")) s = s.slice(2);
+  return s;
+}
+
+function publicRequest(r: StoredRequest): RequestRecord {
+  const { csr: _csr, dnsNames: _d, ipAddresses: _i, privateKeyFormat: _f, sealedPassword: _p, ...rest } = r;
+  return { ...rest };
 }
