@@ -124,6 +124,8 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     },
     buildInfo: { productName: "opcua-gds", manufacturerName: "opcua-gds", softwareVersion: "0.1.0" },
     serverCapabilities: { maxSessions: 200 },
+    // Server.Auditing = true, and the audit events (ours and node-opcua's) reach the admins.
+    isAuditing: true,
     maxConnectionsPerEndpoint: 200,
   });
 

@@ -8,7 +8,7 @@ import {
   type CertificateTypeName,
   type CertificateTypeSpec,
 } from "../ca/certificate-types.js";
-import { checkKeyFitsType, parseCsr } from "../ca/csr.js";
+import { checkKeyFitsType, parseAndVerifyCsr, parseCsr } from "../ca/csr.js";
 import { encodePrivateKey } from "../ca/private-key-format.js";
 import { parseSubjectName } from "../ca/subject-name.js";
 import type { Clock } from "../clock.js";
@@ -120,7 +120,7 @@ export class CertificateManagerService {
   async startSigningRequest(input: StartSigningRequestInput): Promise<RequestRecord> {
     const app = this.opts.directory.get(input.applicationId);
     const { group, type } = resolveGroupAndType(input.group, input.type);
-    const csr = await parseCsr(input.csrDer);
+    const csr = await parseAndVerifyCsr(input.csrDer);
     if (group === "DefaultApplicationGroup" && !csr.uris.includes(app.applicationUri)) {
       throw new GdsError(
         "BadCertificateUriInvalid",
@@ -431,7 +431,7 @@ export class CertificateManagerService {
     try {
       let publicKeySpki: Buffer;
       if (request.kind === "signing") {
-        publicKeySpki = (await parseCsr(Buffer.from(request.csr ?? "", "base64"))).publicKeySpki;
+        publicKeySpki = parseCsr(Buffer.from(request.csr ?? "", "base64")).publicKeySpki;
       } else {
         keyPair = await this.opts.ca.generateKeyPair(type);
         publicKeySpki = keyPair.publicKeySpki;
