@@ -84,13 +84,13 @@ export const ADMIN_METHODS: AdminMethod[] = [
     id: 1070,
     description: "Certificate requests (StartSigningRequest, StartNewKeyPairRequest) as a JSON array, newest first.",
     inputs: [{ name: "State", type: "String", description: "only requests in this state (pending, approved, rejected, delivered, failed); empty for all" }],
-    outputs: [{ name: "RequestsJson", type: "String", description: "JSON array of request records (requestId, applicationId, kind, group, type, state, createdAt, requestedBy, …)" }],
+    outputs: [{ name: "RequestsJson", type: "String", description: "JSON array of request records (requestId and applicationId as NodeId strings, kind, group, type, state, createdAt, requestedBy, decidedAt, decidedBy, reason, serialHex, subject)" }],
   },
   {
     name: "ApproveRequest",
     id: 1080,
     description: "Approves a pending certificate request; the next FinishRequest of the application receives the certificate. Requires RegistrationAuthorityAdmin.",
-    inputs: [{ name: "RequestId", type: "String", description: "RequestId as the bare GUID or a NodeId string (ns=…;g=… or nsu=…;g=…)" }],
+    inputs: [{ name: "RequestId", type: "String", description: "RequestId as a NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests shows it) or the bare GUID" }],
     outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the approval" }],
   },
   {
@@ -98,7 +98,7 @@ export const ADMIN_METHODS: AdminMethod[] = [
     id: 1090,
     description: "Rejects a pending or approved certificate request; FinishRequest then answers BadRequestNotAllowed. Requires RegistrationAuthorityAdmin.",
     inputs: [
-      { name: "RequestId", type: "String", description: "RequestId as the bare GUID or a NodeId string (ns=…;g=… or nsu=…;g=…)" },
+      { name: "RequestId", type: "String", description: "RequestId as a NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests shows it) or the bare GUID" },
       { name: "Reason", type: "String", description: "why it was rejected (kept with the request); may be empty" },
     ],
     outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the rejection" }],

@@ -32,9 +32,10 @@ const APPROVER_ROLES = ["RegistrationAuthorityAdmin"];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The request id the service knows, from what an admin types or copies: the bare GUID, or a
- * RequestId NodeId string (ns=…;g=… or nsu=…;g=…). The namespace is not checked: the GUID alone
- * identifies the request. Anything else goes to the service as typed, which answers BadNotFound.
+ * The request id the service knows, from what an admin types or copies: the bare GUID, or the
+ * RequestId NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests and StartSigningRequest give it).
+ * The namespace is not checked: the GUID alone identifies the request. Anything else goes to the
+ * service as typed, which answers BadNotFound.
  */
 export function parseRequestIdString(text: string): string {
   const s = text.trim();
@@ -63,16 +64,16 @@ export function installAdmin(opts: AdminInstallOptions): void {
   const ns = addressSpace.getNamespaceIndex(ADMIN_NAMESPACE_URI);
   if (ns < 0) throw new Error(`admin nodeset (${ADMIN_NAMESPACE_URI}) is not loaded`);
 
-  /** A request as admins see it: the ApplicationId as a NodeId string, as in ListApplications. */
-  const requestJson = (r: RequestRecord) => {
-    let applicationId = r.applicationId;
+  /** A Guid id as the NodeId string clients see (ns=…;g=…), as ListApplications shows ApplicationIds. */
+  const idString = (guid: string): string => {
     try {
-      applicationId = codec.idString(r.applicationId);
+      return codec.idString(guid);
     } catch {
-      /* not a GUID: shown as stored */
+      return guid; // not a GUID: shown as stored
     }
-    return { ...r, applicationId };
   };
+  /** A request as admins see it: RequestId and ApplicationId as the NodeIds the CertificateManager methods use. */
+  const requestJson = (r: RequestRecord) => ({ ...r, requestId: idString(r.requestId), applicationId: idString(r.applicationId) });
 
   const bodies: Record<string, AdminBody> = {
     ListApplications: async (_args, call) => {
@@ -118,8 +119,8 @@ export function installAdmin(opts: AdminInstallOptions): void {
     ApproveRequest: async (args, call) => {
       access.requireAnyRole(call, APPROVER_ROLES);
       const requestId = parseRequestIdString(stringArg(args, 0, "RequestId", 256));
+      // the service logs and audits the decision (requestId, applicationId, user)
       const record = await certificates.approve(requestId, call.userName);
-      log.info({ requestId: record.requestId, applicationId: record.applicationId, user: call.userName }, "certificate request approved");
       return [JSON.stringify(requestJson(record))];
     },
     RejectRequest: async (args, call) => {
@@ -127,7 +128,6 @@ export function installAdmin(opts: AdminInstallOptions): void {
       const requestId = parseRequestIdString(stringArg(args, 0, "RequestId", 256));
       const reason = stringArg(args, 1, "Reason", 1024).trim();
       const record = await certificates.reject(requestId, call.userName, reason === "" ? undefined : reason);
-      log.info({ requestId: record.requestId, applicationId: record.applicationId, user: call.userName, reason: record.reason }, "certificate request rejected");
       return [JSON.stringify(requestJson(record))];
     },
   };
