@@ -160,7 +160,7 @@ function wanted(type: CertificateTypeSpec): string {
 export function checkKeyFitsType(key: KeyDescription, type: CertificateTypeSpec, what = "this CSR"): void {
   const has = keyDescriptionText(key).replace(/^RSA (\d+)$/, "RSA $1-bit").replace(/^EC /, "ECDSA ");
   const fail = (extra = ""): never => {
-    throw new GdsError("BadInvalidArgument", `${type.name} needs ${wanted(type)}; ${what} has ${/^[AEIOU]/.test(has) ? "an" : "a"} ${has} key${extra}`);
+    throw new GdsError("BadInvalidArgument", `${type.name} needs ${wanted(type)}; ${what} has ${/^(RSA|ECDSA|EC\b|[AEIOU])/.test(has) ? "an" : "a"} ${has} key${extra}`);
   };
   if (key.keyAlgorithm !== type.keyAlgorithm) fail();
   if (type.keyAlgorithm === "EC") {
