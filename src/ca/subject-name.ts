@@ -103,8 +103,11 @@ function attributeFor(typeText: string): { type: string; oid: string } {
 
 const HEX2 = /^[0-9a-fA-F]{2}$/;
 
-/** RFC 4514 (lenient: spaces around separators, ';' as separator, quoted values as in RFC 1779 / .NET). */
-function parseRfc4514(s: string): Dn {
+/**
+ * RFC 4514 (lenient: spaces around separators, ';' as separator, quoted values as in RFC 1779 /
+ * .NET). With `hexValues` false (what users type) a leading '#' is a literal character.
+ */
+function parseRfc4514(s: string, hexValues = true): Dn {
   const dn: Dn = [];
   let rdn: DnAttribute[] = [];
   let i = 0;
@@ -127,7 +130,7 @@ function parseRfc4514(s: string): Dn {
     skipSpaces();
     let value = "";
     let raw: Buffer | undefined;
-    if (s[i] === "#") {
+    if (s[i] === "#" && hexValues) {
       i++;
       const start = i;
       while (i < n && /[0-9a-fA-F]/.test(s[i]!)) i++;
@@ -395,7 +398,7 @@ export function parseSubjectName(s: string): string {
   const slash = looksLikeSlashSyntax(s);
   let dn: Dn;
   try {
-    dn = slash ? parseSlashSyntax(s.trim()) : parseRfc4514(s);
+    dn = slash ? parseSlashSyntax(s.trim()) : parseRfc4514(s, false);
   } catch (e) {
     if (e instanceof DnSyntaxError) throw new GdsError("BadInvalidArgument", `subject name ${JSON.stringify(s)}: ${e.message}`);
     throw e;
@@ -406,7 +409,6 @@ export function parseSubjectName(s: string): string {
   for (const rdn of dn) {
     for (const a of rdn) {
       if (!SUBJECT_NAME_ALLOWED.has(a.type)) throw problem(`attribute ${a.type} is not allowed (use CN, O, OU, DC, L, S, C)`);
-      if (a.raw) throw problem(`hex-encoded values are not allowed (${a.type})`);
       if (a.value.trim() === "") throw problem(`${a.type} has an empty value`);
       if (a.value.length > MAX_VALUE_LENGTH) throw problem(`${a.type} is longer than ${MAX_VALUE_LENGTH} characters`);
       // eslint-disable-next-line no-control-regex
