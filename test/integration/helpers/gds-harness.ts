@@ -19,6 +19,7 @@ import {
 } from "node-opcua";
 import { defaultSettings, type GdsConfig } from "../../../src/config.js";
 import { startGds, type RunningGds } from "../../../src/server.js";
+import type { Clock } from "../../../src/clock.js";
 
 export const ADMIN_PASSWORD = "test-admin-password-1";
 export const GDS_NAMESPACE_URI = "http://opcfoundation.org/UA/GDS/";
@@ -51,8 +52,8 @@ export interface TestGds {
   stop(): Promise<void>;
 }
 
-/** Starts the real server on 127.0.0.1 with a temp data dir (or the given one). */
-export async function startTestGds(overrides: Partial<GdsConfig> = {}): Promise<TestGds> {
+/** Starts the real server on 127.0.0.1 with a temp data dir (or the given one); `clock` drives the GDS domain only. */
+export async function startTestGds(overrides: Partial<GdsConfig> = {}, options: { clock?: Clock } = {}): Promise<TestGds> {
   const dataDir = overrides.dataDir ?? tempDir("gds-it-");
   const config: GdsConfig = {
     ...defaultSettings(),
@@ -68,7 +69,7 @@ export async function startTestGds(overrides: Partial<GdsConfig> = {}): Promise<
   };
   const logFile = path.join(dataDir, "test-server.log");
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: logFile, sync: true }));
-  const gds = await startGds(config, { logger });
+  const gds = await startGds(config, { logger, clock: options.clock });
   return { gds, config, endpointUrl: gds.endpointUrl, logFile, stop: () => gds.stop() };
 }
 
