@@ -7,11 +7,13 @@ import {
   formatApplicationsTable,
   formatDone,
   formatJson,
+  formatRequestsTable,
   formatUsersTable,
   parseJsonResult,
 } from "./format.js";
 
-export type AdminCommand = Exclude<CliCommand, { kind: "help" } | { kind: "start" }>;
+/** The commands that run through the server's admin object. */
+export type AdminCommand = Exclude<CliCommand, { kind: "help" } | { kind: "start" } | { kind: "ca import" }>;
 
 /** Runs one admin command through `call` and returns what to print on stdout. */
 export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promise<string> {
@@ -41,5 +43,20 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
     case "users remove":
       await call("RemoveUser", [cmd.name]);
       return json ? formatJson({ removed: cmd.name }) : formatDone.userRemoved(cmd.name);
+    case "requests list": {
+      const [out] = await call("ListRequests", [cmd.state ?? ""]);
+      const requests = expectArray(parseJsonResult(out, "requests"), "requests");
+      return json ? formatJson(requests) : formatRequestsTable(requests, cmd.state);
+    }
+    case "requests approve": {
+      const [out] = await call("ApproveRequest", [cmd.requestId]);
+      const request = expectObject(parseJsonResult(out, "request"), "request");
+      return json ? formatJson(request) : formatDone.requestApproved(request);
+    }
+    case "requests reject": {
+      const [out] = await call("RejectRequest", [cmd.requestId, cmd.reason]);
+      const request = expectObject(parseJsonResult(out, "request"), "request");
+      return json ? formatJson(request) : formatDone.requestRejected(request);
+    }
   }
 }

@@ -1,7 +1,11 @@
+import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { REQUEST_STATES } from "../admin/admin-model.js";
+import { CERTIFICATE_GROUP_NAMES, type CertificateGroupName } from "../ca/certificate-types.js";
+import type { RequestState } from "../requests/certificate-manager.types.js";
 import { findRole, ROLES } from "../users/roles.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
-import { APPS_USAGE, LEAF_USAGE, MAIN_USAGE, USERS_USAGE } from "./usage.js";
+import { APPS_USAGE, CA_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
 
 /** Connection and output settings shared by every admin command. */
 export interface AdminOptions {
@@ -19,7 +23,25 @@ export type CliCommand =
   | { kind: "apps remove"; admin: AdminOptions; applicationId: string }
   | { kind: "users add"; admin: AdminOptions; name: string; roles: string[]; password: string }
   | { kind: "users list"; admin: AdminOptions }
-  | { kind: "users remove"; admin: AdminOptions; name: string };
+  | { kind: "users remove"; admin: AdminOptions; name: string }
+  /** `state` undefined: every state. */
+  | { kind: "requests list"; admin: AdminOptions; state?: RequestState }
+  | { kind: "requests approve"; admin: AdminOptions; requestId: string }
+  | { kind: "requests reject"; admin: AdminOptions; requestId: string; reason: string }
+  | CaImportCommand;
+
+/** `gds ca import`: offline, on the data dir; no server connection. */
+export interface CaImportCommand {
+  kind: "ca import";
+  /** Absolute. */
+  dataDir: string;
+  group: CertificateGroupName;
+  /** Absolute paths of the CA certificate and its private key. */
+  certFile: string;
+  keyFile: string;
+  force: boolean;
+  json: boolean;
+}
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -43,12 +65,43 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
       remove: { positionals: ["NAME"] },
     },
   },
+  requests: {
+    usage: REQUESTS_USAGE,
+    leaves: {
+      list: { positionals: [], options: { state: { type: "string" } } },
+      approve: { positionals: ["ID"] },
+      reject: { positionals: ["ID"], options: { reason: { type: "string" } } },
+    },
+  },
+  ca: {
+    usage: CA_USAGE,
+    leaves: {
+      import: {
+        positionals: [],
+        offline: true,
+        options: {
+          group: { type: "string" },
+          cert: { type: "string" },
+          key: { type: "string" },
+          "data-dir": { type: "string" },
+          force: { type: "boolean" },
+        },
+      },
+    },
+  },
 };
 
 interface LeafSpec {
   positionals: string[];
   options?: NonNullable<ParseArgsConfig["options"]>;
+  /** Works on the data dir, not through a server: no --endpoint, no GDS_ADMIN_PASSWORD. */
+  offline?: boolean;
 }
+
+const OFFLINE_FLAGS = {
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
 const ADMIN_FLAGS = {
   endpoint: { type: "string" },
@@ -105,14 +158,27 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
 
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { ...ADMIN_FLAGS, ...spec.options }, allowPositionals: true, strict: true });
+    const common = spec.offline ? OFFLINE_FLAGS : ADMIN_FLAGS;
+    parsed = parseArgs({ args, options: { ...common, ...spec.options }, allowPositionals: true, strict: true });
   } catch (err) {
     // node's messages go on with advice about `--`; the first sentence is the point
     const message = errorMessage(err).split(/\. (?=To specify)/)[0];
     throw usageError(message, usage);
   }
   const { positionals } = parsed;
-  const values = parsed.values as { endpoint?: string; json?: boolean; role?: string[]; "password-env"?: string };
+  const values = parsed.values as {
+    endpoint?: string;
+    json?: boolean;
+    role?: string[];
+    "password-env"?: string;
+    state?: string;
+    reason?: string;
+    group?: string;
+    cert?: string;
+    key?: string;
+    "data-dir"?: string;
+    force?: boolean;
+  };
   if (positionals.length < spec.positionals.length) {
     throw usageError(`missing ${spec.positionals.slice(positionals.length).join(" ")}`, usage);
   }
@@ -145,8 +211,62 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
       }
       return { kind: key, admin: adminOptions(values, env, usage), name: positionals[0], roles, password };
     }
+    case "requests list": {
+      const state = values.state === undefined ? undefined : parseRequestState(values.state, usage);
+      return { kind: key, admin: adminOptions(values, env, usage), ...(state ? { state } : {}) };
+    }
+    case "requests approve":
+      return { kind: key, admin: adminOptions(values, env, usage), requestId: positionals[0] };
+    case "requests reject":
+      return { kind: key, admin: adminOptions(values, env, usage), requestId: positionals[0], reason: values.reason ?? "" };
+    case "ca import": {
+      const group = parseGroup(values.group ?? "DefaultApplicationGroup", usage);
+      if (!values.cert?.trim()) throw usageError("missing --cert FILE (the CA certificate, PEM or DER)", usage);
+      if (!values.key?.trim()) throw usageError("missing --key FILE (the CA private key, PEM or DER)", usage);
+      return {
+        kind: key,
+        dataDir: resolveDataDir(values["data-dir"], env),
+        group,
+        certFile: path.resolve(values.cert),
+        keyFile: path.resolve(values.key),
+        force: values.force ?? false,
+        json: values.json ?? false,
+      };
+    }
   }
   throw new Error(`no parser for ${key}`);
+}
+
+function parseRequestState(text: string, usage: string): RequestState {
+  const state = REQUEST_STATES.find((s) => s === text.trim().toLowerCase());
+  if (!state) throw usageError(`invalid --state ${JSON.stringify(text)}: expected one of ${REQUEST_STATES.join(", ")}`, usage);
+  return state;
+}
+
+function parseGroup(text: string, usage: string): CertificateGroupName {
+  const group = CERTIFICATE_GROUP_NAMES.find((g) => g.toLowerCase() === text.trim().toLowerCase());
+  if (!group) throw usageError(`invalid --group ${JSON.stringify(text)}: expected one of ${CERTIFICATE_GROUP_NAMES.join(", ")}`, usage);
+  return group;
+}
+
+/**
+ * The data dir of an offline command, where `gds start` would find it: GDS_DATA_DIR, else
+ * --data-dir, else ./pki (gds start lets the env var win over the flag). When both are given and
+ * differ, the command refuses rather than guess which one the operator meant.
+ */
+export function resolveDataDir(flag: string | undefined, env: Env, cwd: string = process.cwd()): string {
+  const fromEnv = env.GDS_DATA_DIR;
+  if (fromEnv !== undefined && fromEnv.trim() === "") throw new CliError("GDS_DATA_DIR: must not be empty", ExitCode.Usage);
+  if (flag !== undefined && flag.trim() === "") throw new CliError("--data-dir: must not be empty", ExitCode.Usage);
+  const envDir = fromEnv === undefined ? undefined : path.resolve(cwd, fromEnv);
+  const flagDir = flag === undefined ? undefined : path.resolve(cwd, flag);
+  if (envDir !== undefined && flagDir !== undefined && envDir !== flagDir) {
+    throw new CliError(
+      `GDS_DATA_DIR (${envDir}) and --data-dir (${flagDir}) name different data dirs; gds start would use GDS_DATA_DIR: unset it or drop --data-dir`,
+      ExitCode.Usage,
+    );
+  }
+  return envDir ?? flagDir ?? path.resolve(cwd, "./pki");
 }
 
 /**

@@ -123,9 +123,30 @@ export function formatUsersTable(users: readonly Json[]): string {
   );
 }
 
+/** Certificate requests as a table; `state` names the filter, for the empty message. */
+export function formatRequestsTable(requests: readonly Json[], state?: string): string {
+  if (requests.length === 0) return `no ${state ? `${state} ` : ""}certificate requests\n`;
+  return formatTable(
+    ["REQUEST ID", "APPLICATION ID", "KIND", "GROUP", "TYPE", "STATE", "CREATED", "REQUESTED BY"],
+    requests.map((r) => [
+      text(r.requestId),
+      text(r.applicationId),
+      text(r.kind),
+      text(r.group),
+      text(r.type),
+      text(r.state),
+      text(r.createdAt),
+      text(r.requestedBy),
+    ]),
+  );
+}
+
 /** Messages of the commands that change something. */
 export const formatDone = {
   appRemoved: (id: string) => `removed application ${id}\n`,
   userAdded: (name: string, roles: readonly string[]) => `added user ${name} with roles ${roles.join(", ")}\n`,
   userRemoved: (name: string) => `removed user ${name}\n`,
+  requestApproved: (r: Json) => `approved request ${text(r.requestId)} of application ${text(r.applicationId)} (state ${text(r.state)})\n`,
+  requestRejected: (r: Json) =>
+    `rejected request ${text(r.requestId)} of application ${text(r.applicationId)}${r.reason ? `: ${text(r.reason)}` : ""}\n`,
 };

@@ -1,6 +1,6 @@
 import type { AdminCall, AdminSessionOptions } from "./admin-client.js";
 import { runAdminCommand } from "./admin-commands.js";
-import { parseCli, type Env } from "./args.js";
+import { parseCli, type CaImportCommand, type Env } from "./args.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 
 export interface CliIo {
@@ -13,11 +13,14 @@ export interface CliIo {
 export interface CliDeps {
   withAdminSession<T>(opts: AdminSessionOptions, fn: (call: AdminCall) => Promise<T>): Promise<T>;
   startCommand(args: string[]): Promise<number>;
+  /** `gds ca import` (offline); returns what to print on stdout. */
+  caImport(cmd: CaImportCommand): Promise<string>;
 }
 
 const defaultDeps: CliDeps = {
   withAdminSession: async (opts, fn) => (await import("./admin-client.js")).withAdminSession(opts, fn),
   startCommand: async (args) => (await import("./start-command.js")).startCommand(args),
+  caImport: async (cmd) => (await import("./ca-import-command.js")).caImportCommand(cmd),
 };
 
 /** Runs `gds <argv>`; returns the exit code. Never throws. */
@@ -30,6 +33,9 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps =
         return ExitCode.Ok;
       case "start":
         return await deps.startCommand(cmd.args);
+      case "ca import":
+        io.stdout(await deps.caImport(cmd));
+        return ExitCode.Ok;
       default: {
         const { endpoint, user, password } = cmd.admin;
         const pkiDir = io.env.GDS_CLI_PKI_DIR || undefined;

@@ -3,19 +3,22 @@ import { StatusCodes } from "node-opcua";
 import type { AdminCall, AdminSessionOptions } from "../../src/cli/admin-client.js";
 import { errorForStatus, statusNameOfError } from "../../src/cli/admin-client.js";
 import { runAdminCommand, type AdminCommand } from "../../src/cli/admin-commands.js";
-import { defaultEndpoint, parseCli, resolveRoles, type Env } from "../../src/cli/args.js";
+import path from "node:path";
+import { defaultEndpoint, parseCli, resolveDataDir, resolveRoles, type CaImportCommand, type Env } from "../../src/cli/args.js";
 import { CliError, ExitCode } from "../../src/cli/cli-error.js";
 import {
   applicationName,
   applicationTypeName,
   formatApplication,
   formatApplicationsTable,
+  formatDone,
+  formatRequestsTable,
   formatTable,
   formatUsersTable,
   parseJsonResult,
 } from "../../src/cli/format.js";
 import { runCli, type CliDeps } from "../../src/cli/main.js";
-import { LEAF_USAGE, MAIN_USAGE } from "../../src/cli/usage.js";
+import { CA_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE } from "../../src/cli/usage.js";
 
 const ENV: Env = { GDS_ADMIN_PASSWORD: "pw-admin-123" };
 
@@ -36,6 +39,9 @@ describe("parseCli", () => {
     }
     expect(parseCli(["apps", "--help"], {})).toMatchObject({ kind: "help", text: expect.stringContaining("gds apps") });
     expect(parseCli(["users", "-h"], {})).toMatchObject({ kind: "help", text: expect.stringContaining("gds users") });
+    expect(parseCli(["requests", "--help"], {})).toEqual({ kind: "help", text: REQUESTS_USAGE });
+    expect(parseCli(["ca", "-h"], {})).toEqual({ kind: "help", text: CA_USAGE });
+    for (const leaf of ["requests list", "requests approve", "requests reject", "ca import"]) expect(LEAF_USAGE[leaf]).toBeTruthy();
     for (const leaf of Object.keys(LEAF_USAGE)) {
       const argv = [...leaf.split(" "), "-h"];
       // help wins over missing arguments, unknown flags and a missing password
@@ -45,7 +51,19 @@ describe("parseCli", () => {
   });
 
   it("lists every command in the main usage", () => {
-    for (const c of ["start", "apps list", "apps show", "apps remove", "users add", "users list", "users remove"]) {
+    for (const c of [
+      "start",
+      "apps list",
+      "apps show",
+      "apps remove",
+      "users add",
+      "users list",
+      "users remove",
+      "requests list",
+      "requests approve",
+      "requests reject",
+      "ca import",
+    ]) {
       expect(MAIN_USAGE).toContain(`  ${c}`);
     }
   });
@@ -69,6 +87,22 @@ describe("parseCli", () => {
       [["users", "add", "bob", "--password-env", "P"], /missing --role/],
       [["users", "add", "bob", "--role", "Observer"], /missing --password-env/],
       [["apps", "list", "--endpoint", "http://x"], /invalid --endpoint/],
+      [["requests"], /missing requests subcommand/],
+      [["requests", "delete", "x"], /unknown command "requests delete"/],
+      [["requests", "approve"], /missing ID/],
+      [["requests", "reject"], /missing ID/],
+      [["requests", "approve", " "], /ID must not be empty/],
+      [["requests", "approve", "a", "b"], /unexpected argument "b"/],
+      [["requests", "list", "--state", "bogus"], /invalid --state "bogus": expected one of pending, approved, rejected, delivered, failed/],
+      [["requests", "list", "--state"], /argument missing|--state/],
+      [["requests", "approve", "x", "--reason", "r"], /Unknown option '--reason'/],
+      [["ca"], /missing ca subcommand/],
+      [["ca", "export"], /unknown command "ca export"/],
+      [["ca", "import", "--key", "k.pem"], /missing --cert FILE/],
+      [["ca", "import", "--cert", "c.pem"], /missing --key FILE/],
+      [["ca", "import", "--cert", "c.pem", "--key", "k.pem", "--group", "Nope"], /invalid --group "Nope": expected one of DefaultApplicationGroup, DefaultHttpsGroup, DefaultUserTokenGroup/],
+      [["ca", "import", "--cert", "c.pem", "--key", "k.pem", "--endpoint", "opc.tcp://x:1"], /Unknown option '--endpoint'/],
+      [["ca", "import", "extra", "--cert", "c.pem", "--key", "k.pem"], /unexpected argument "extra"/],
     ];
     for (const [argv, message] of cases) {
       const err = parseError(argv, { ...ENV, P: "secret-123" });
@@ -125,6 +159,77 @@ describe("parseCli", () => {
       expect(pw.message).toBe("GDS_ADMIN_PASSWORD is not set");
       expect(pw.exitCode).toBe(2);
       expect(pw.usage).toBeUndefined();
+    }
+  });
+});
+
+describe("parseCli: requests and ca import", () => {
+  const admin = { endpoint: "opc.tcp://localhost:4840", user: "admin", password: "pw-admin-123", json: false };
+
+  it("parses requests list, approve and reject", () => {
+    expect(parseCli(["requests", "list"], ENV)).toEqual({ kind: "requests list", admin });
+    expect(parseCli(["requests", "list", "--state", "Pending", "--json"], ENV)).toEqual({
+      kind: "requests list",
+      admin: { ...admin, json: true },
+      state: "pending",
+    });
+    const id = "0b5c8b1e-0000-4000-8000-000000000001";
+    expect(parseCli(["requests", "approve", id, "--endpoint", "opc.tcp://gds:4841"], { ...ENV, GDS_ADMIN_USER: "ra" })).toEqual({
+      kind: "requests approve",
+      admin: { ...admin, endpoint: "opc.tcp://gds:4841", user: "ra" },
+      requestId: id,
+    });
+    expect(parseCli(["requests", "reject", `ns=3;g=${id}`], ENV)).toEqual({ kind: "requests reject", admin, requestId: `ns=3;g=${id}`, reason: "" });
+    expect(parseCli(["requests", "reject", id, "--reason", "unknown device", "--json"], ENV)).toEqual({
+      kind: "requests reject",
+      admin: { ...admin, json: true },
+      requestId: id,
+      reason: "unknown device",
+    });
+    // the requests commands talk to the server: they need its password
+    expect(parseError(["requests", "list"], {})).toMatchObject({ message: "GDS_ADMIN_PASSWORD is not set", exitCode: 2 });
+  });
+
+  it("parses ca import without a server password, with the group and data dir defaults of gds start", () => {
+    const cmd = parseCli(["ca", "import", "--cert", "ca.pem", "--key", "/keys/ca.key"], {});
+    expect(cmd).toEqual({
+      kind: "ca import",
+      dataDir: path.resolve("pki"),
+      group: "DefaultApplicationGroup",
+      certFile: path.resolve("ca.pem"),
+      keyFile: "/keys/ca.key",
+      force: false,
+      json: false,
+    } satisfies CaImportCommand);
+    expect(parseCli(["ca", "import", "--cert", "c", "--key", "k", "--group", "defaulthttpsgroup", "--data-dir", "/srv/gds", "--force", "--json"], {})).toMatchObject({
+      group: "DefaultHttpsGroup",
+      dataDir: "/srv/gds",
+      force: true,
+      json: true,
+    });
+    expect(parseCli(["ca", "import", "--cert", "c", "--key", "k", "--group", "DefaultUserTokenGroup"], { GDS_DATA_DIR: "/var/lib/gds" })).toMatchObject({
+      group: "DefaultUserTokenGroup",
+      dataDir: "/var/lib/gds",
+    });
+  });
+
+  it("finds the data dir as gds start does and refuses two different ones", () => {
+    expect(resolveDataDir(undefined, {}, "/home/op")).toBe("/home/op/pki");
+    expect(resolveDataDir("data", {}, "/home/op")).toBe("/home/op/data");
+    expect(resolveDataDir(undefined, { GDS_DATA_DIR: "/srv/gds" }, "/home/op")).toBe("/srv/gds");
+    expect(resolveDataDir("/srv/gds/", { GDS_DATA_DIR: "/srv/gds" }, "/home/op")).toBe("/srv/gds");
+    const cases: [string | undefined, Env, RegExp][] = [
+      ["/other", { GDS_DATA_DIR: "/srv/gds" }, /GDS_DATA_DIR \(\/srv\/gds\) and --data-dir \(\/other\) name different data dirs/],
+      [undefined, { GDS_DATA_DIR: "" }, /GDS_DATA_DIR: must not be empty/],
+      ["", {}, /--data-dir: must not be empty/],
+    ];
+    for (const [flag, env, message] of cases) {
+      expect(() => resolveDataDir(flag, env, "/home/op")).toThrow(message);
+      try {
+        resolveDataDir(flag, env, "/home/op");
+      } catch (err) {
+        expect((err as CliError).exitCode).toBe(ExitCode.Usage);
+      }
     }
   });
 });
@@ -191,6 +296,34 @@ describe("format", () => {
     expect(formatUsersTable([])).toBe("no users\n");
   });
 
+  it("lists certificate requests as a table and reports decisions", () => {
+    const r = {
+      requestId: "6f1c0a52-1d7e-4c1b-9a3e-0c0ffee00001",
+      applicationId: "ns=3;g=0b5c8b1e-0000-4000-8000-000000000001",
+      kind: "newKeyPair",
+      group: "DefaultApplicationGroup",
+      type: "RsaSha256ApplicationCertificateType",
+      state: "pending",
+      createdAt: "2026-11-25T10:00:00.000Z",
+      requestedBy: "admin",
+      subject: "CN=Press 1",
+    };
+    expect(formatRequestsTable([r]).split("\n")).toEqual([
+      "REQUEST ID                            APPLICATION ID                               KIND        GROUP                    TYPE                                 STATE    CREATED                   REQUESTED BY",
+      "6f1c0a52-1d7e-4c1b-9a3e-0c0ffee00001  ns=3;g=0b5c8b1e-0000-4000-8000-000000000001  newKeyPair  DefaultApplicationGroup  RsaSha256ApplicationCertificateType  pending  2026-11-25T10:00:00.000Z  admin",
+      "",
+    ]);
+    expect(formatRequestsTable([])).toBe("no certificate requests\n");
+    expect(formatRequestsTable([], "pending")).toBe("no pending certificate requests\n");
+    expect(formatDone.requestApproved({ ...r, state: "approved" })).toBe(
+      "approved request 6f1c0a52-1d7e-4c1b-9a3e-0c0ffee00001 of application ns=3;g=0b5c8b1e-0000-4000-8000-000000000001 (state approved)\n",
+    );
+    expect(formatDone.requestRejected({ ...r, state: "rejected", reason: "unknown\ndevice" })).toBe(
+      "rejected request 6f1c0a52-1d7e-4c1b-9a3e-0c0ffee00001 of application ns=3;g=0b5c8b1e-0000-4000-8000-000000000001: unknown device\n",
+    );
+    expect(formatDone.requestRejected({ ...r, state: "rejected" })).toMatch(/0001\n$/);
+  });
+
   it("treats a broken JSON reply as a failure (exit 1)", () => {
     expect(() => parseJsonResult("{", "users")).toThrow(expect.objectContaining({ exitCode: 1 }) as unknown as Error);
     expect(() => parseJsonResult(null, "users")).toThrow(CliError);
@@ -210,6 +343,8 @@ describe("status code mapping", () => {
     expect(errorForStatus("BadNotFound", StatusCodes.BadNotFound.description, "ns=3;g=x")).toMatchObject({ message: "not found: ns=3;g=x", exitCode: 5 });
     expect(errorForStatus("BadEntryExists", "user bob already exists")).toMatchObject({ message: "already exists: user bob already exists", exitCode: 6 });
     expect(errorForStatus("BadInvalidArgument", "password too short")).toMatchObject({ message: "BadInvalidArgument: password too short", exitCode: 1 });
+    // approving a request that is not pending
+    expect(errorForStatus("BadInvalidState", "request x is rejected, not pending")).toMatchObject({ message: "BadInvalidState: request x is rejected, not pending", exitCode: 1 });
     expect(errorForStatus("BadInternalError", null).message).toMatch(/^BadInternalError: ./);
   });
 
@@ -266,6 +401,39 @@ describe("admin commands", () => {
     expect(outs[4]).toBe("added user bob with roles Observer\n");
     expect(outs[6]).toBe("removed user bob\n");
   });
+
+  it("calls ListRequests, ApproveRequest and RejectRequest", async () => {
+    const record = { requestId: "r1", applicationId: "ns=3;g=a", kind: "signing", state: "pending", createdAt: "2026-11-25", requestedBy: "admin" };
+    const f = fakeCall({
+      ListRequests: [JSON.stringify([record])],
+      ApproveRequest: [JSON.stringify({ ...record, state: "approved" })],
+      RejectRequest: [JSON.stringify({ ...record, state: "rejected", reason: "no" })],
+    });
+    const cmds: AdminCommand[] = [
+      { kind: "requests list", admin },
+      { kind: "requests list", admin: { ...admin, json: true }, state: "pending" },
+      { kind: "requests approve", admin, requestId: "r1" },
+      { kind: "requests reject", admin, requestId: "r1", reason: "no" },
+      { kind: "requests reject", admin: { ...admin, json: true }, requestId: "r1", reason: "" },
+    ];
+    const outs = [];
+    for (const c of cmds) outs.push(await runAdminCommand(c, f.call));
+    expect(f.calls).toEqual([
+      ["ListRequests", [""]],
+      ["ListRequests", ["pending"]],
+      ["ApproveRequest", ["r1"]],
+      ["RejectRequest", ["r1", "no"]],
+      ["RejectRequest", ["r1", ""]],
+    ]);
+    expect(outs[0]).toMatch(/^REQUEST ID\s+APPLICATION ID\s+KIND\s+GROUP\s+TYPE\s+STATE\s+CREATED\s+REQUESTED BY\nr1\s+ns=3;g=a\s+signing\s+pending\s+2026-11-25\s+admin\n$/);
+    expect(JSON.parse(outs[1])).toEqual([record]);
+    expect(outs[2]).toBe("approved request r1 of application ns=3;g=a (state approved)\n");
+    expect(outs[3]).toBe("rejected request r1 of application ns=3;g=a: no\n");
+    expect(JSON.parse(outs[4])).toMatchObject({ requestId: "r1", state: "rejected" });
+
+    const broken = fakeCall({ ApproveRequest: ["[1,2]"] });
+    await expect(runAdminCommand({ kind: "requests approve", admin, requestId: "r1" }, broken.call)).rejects.toMatchObject({ exitCode: 1 });
+  });
 });
 
 describe("runCli", () => {
@@ -279,6 +447,9 @@ describe("runCli", () => {
       throw error;
     },
     startCommand: async () => 0,
+    caImport: async () => {
+      throw error;
+    },
   });
 
   it("prints help on stdout with exit 0 and usage errors on stderr with exit 2", async () => {
@@ -295,7 +466,11 @@ describe("runCli", () => {
 
   it("dispatches start with its arguments and returns its exit code", async () => {
     let seen: string[] | undefined;
-    const deps: CliDeps = { withAdminSession: async () => Promise.reject(new Error("unused")), startCommand: async (args) => ((seen = args), 7) };
+    const deps: CliDeps = {
+      withAdminSession: async () => Promise.reject(new Error("unused")),
+      startCommand: async (args) => ((seen = args), 7),
+      caImport: async () => Promise.reject(new Error("unused")),
+    };
     expect(await runCli(["start", "--port", "1"], io().io, deps)).toBe(7);
     expect(seen).toEqual(["--port", "1"]);
   });
@@ -305,11 +480,32 @@ describe("runCli", () => {
     const deps: CliDeps = {
       withAdminSession: async (o, fn) => ((opts = o), fn(async () => [JSON.stringify([])])),
       startCommand: async () => 0,
+      caImport: async () => Promise.reject(new Error("unused")),
     };
     const t = io({ ...ENV, GDS_CLI_PKI_DIR: "/tmp/x", GDS_ADMIN_USER: "ops" });
     expect(await runCli(["users", "list", "--json", "--endpoint", "opc.tcp://h:1"], t.io, deps)).toBe(0);
     expect(opts).toEqual({ endpoint: "opc.tcp://h:1", user: "ops", password: "pw-admin-123", pkiDir: "/tmp/x" });
     expect(t.out.join("")).toBe("[]\n");
+  });
+
+  it("runs ca import offline (no session) and prints its result; its refusals keep their exit codes", async () => {
+    let seen: CaImportCommand | undefined;
+    let sessions = 0;
+    const deps: CliDeps = {
+      withAdminSession: async () => (sessions++, Promise.reject(new Error("unused"))),
+      startCommand: async () => 0,
+      caImport: async (cmd) => ((seen = cmd), "imported\n"),
+    };
+    const t = io({});
+    expect(await runCli(["ca", "import", "--cert", "/c.pem", "--key", "/k.pem", "--data-dir", "/d"], t.io, deps)).toBe(0);
+    expect(seen).toMatchObject({ kind: "ca import", certFile: "/c.pem", keyFile: "/k.pem", dataDir: "/d", group: "DefaultApplicationGroup" });
+    expect(sessions).toBe(0);
+    expect(t.out.join("")).toBe("imported\n");
+
+    const busy = io({});
+    const refused = { ...deps, caImport: async () => Promise.reject(new CliError("the server (pid 42) holds /d; stop it first", ExitCode.Usage)) };
+    expect(await runCli(["ca", "import", "--cert", "/c", "--key", "/k", "--data-dir", "/d"], busy.io, refused)).toBe(2);
+    expect(busy.err.join("")).toBe("gds: the server (pid 42) holds /d; stop it first\n");
   });
 
   it("reports CliErrors as one line with their exit code, and anything else with exit 1", async () => {
