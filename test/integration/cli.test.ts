@@ -1,28 +1,11 @@
-import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { ADMIN_PASSWORD, connect, freePort, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
-import { registerOk, sampleServer } from "./helpers/directory-client.js";
-
-/** The compiled CLI, as an operator runs it (`npm run build` first). */
-const CLI = path.resolve("dist/src/cli.js");
-
-/** Fails early, with the fix, when dist is missing or older than the CLI sources. */
-function assertCliBuilt(): void {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the integration tests`);
-  const built = fs.statSync(CLI).mtimeMs;
-  const sources = ["src/cli.ts", ...fs.readdirSync("src/cli").map((f) => path.join("src/cli", f))];
-  const newer = sources.filter((f) => f.endsWith(".ts") && fs.statSync(f).mtimeMs > built);
-  if (newer.length > 0) throw new Error(`dist is older than ${newer.join(", ")}: run \`npm run build\``);
-}
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+import { DataType, NodeId, StatusCodes, Variant, VariantArrayType } from "node-opcua";
+import { callMethod, connect, freePort, gdsNode, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+import { DIRECTORY, registerOk, sampleServer } from "./helpers/directory-client.js";
+import { assertCliBuilt, gdsCli, opensslSelfSigned } from "./helpers/gds-cli.js";
 
 describe("gds CLI against a running server", () => {
   let t: TestGds;
@@ -30,23 +13,8 @@ describe("gds CLI against a running server", () => {
   let endpoint: string;
   let cliPki: string;
 
-  /** Runs `gds …` with the admin password and a CLI PKI of this test run; `undefined` in `env` unsets a variable. */
-  function gds(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
-    // jest's NODE_OPTIONS (--experimental-vm-modules) is not for the CLI; GDS_* of the caller's shell must not leak in
-    const inherited = Object.entries(process.env).filter(([k]) => k !== "NODE_OPTIONS" && !k.startsWith("GDS_"));
-    const childEnv: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), GDS_ADMIN_PASSWORD: ADMIN_PASSWORD, GDS_CLI_PKI_DIR: cliPki };
-    for (const [k, v] of Object.entries(env)) {
-      if (v === undefined) delete childEnv[k];
-      else childEnv[k] = v;
-    }
-    const started = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
-  }
+  /** Runs `gds …` with the admin password and a CLI PKI of this test run. */
+  const gds = gdsCli(() => cliPki);
   const at = () => ["--endpoint", endpoint];
 
   beforeAll(async () => {
@@ -177,5 +145,113 @@ describe("gds CLI against a running server", () => {
     expect(help.stdout).toMatch(/^Usage: gds <command>/);
     expect(bad).toMatchObject({ code: 2, stdout: "" });
     expect(bad.stderr).toMatch(/^gds: unknown command "apps lst"\n\nUsage: gds apps/);
+  });
+
+  it("refuses gds ca import while the server holds the data dir (exit 2), by --data-dir or GDS_DATA_DIR", async () => {
+    const dir = tempDir("gds-cli-ca-busy-");
+    try {
+      const ca = opensslSelfSigned(dir, "busy-ca", { ca: true });
+      const dataDir = t.config.dataDir;
+      const lockBefore = fs.readFileSync(path.join(dataDir, "gds.lock"), "utf8");
+      const [byFlag, byEnv] = await Promise.all([
+        gds(["ca", "import", "--cert", ca.cert, "--key", ca.key, "--data-dir", dataDir]),
+        gds(["ca", "import", "--cert", ca.cert, "--key", ca.key, "--force"], { GDS_DATA_DIR: dataDir }),
+      ]);
+      for (const r of [byFlag, byEnv]) {
+        expect(r).toMatchObject({ code: 2, stdout: "", stderr: `gds: the server (pid ${process.pid}) holds ${dataDir}; stop it first\n` });
+      }
+      // the server's lock is untouched and it still answers
+      expect(fs.readFileSync(path.join(dataDir, "gds.lock"), "utf8")).toBe(lockBefore);
+      expect((await gds(["users", "list", ...at()])).code).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("gds ca import (offline)", () => {
+  let dir: string;
+  const gds = gdsCli(() => path.join(dir, "cli-pki"));
+  let ca: { cert: string; key: string };
+  let leaf: { cert: string; key: string };
+
+  beforeAll(() => {
+    assertCliBuilt();
+    dir = tempDir("gds-cli-ca-import-");
+    ca = opensslSelfSigned(dir, "import-ca", { ca: true, subject: "/CN=Imported Test CA/O=Acme" });
+    leaf = opensslSelfSigned(dir, "device", { ca: false, subject: "/CN=Not A CA" });
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const lockFile = (dataDir: string) => path.join(dataDir, "gds.lock");
+
+  it("refuses a certificate that is not a CA (exit 1) and a file it cannot read (exit 2)", async () => {
+    const dataDir = path.join(dir, "data-leaf");
+    const [notCa, missing] = await Promise.all([
+      gds(["ca", "import", "--cert", leaf.cert, "--key", leaf.key, "--data-dir", dataDir]),
+      gds(["ca", "import", "--cert", path.join(dir, "nope.pem"), "--key", ca.key, "--data-dir", dataDir]),
+    ]);
+    expect(notCa).toMatchObject({ code: 1, stdout: "" });
+    expect(notCa.stderr).toMatch(/^gds: cannot import the CA of DefaultApplicationGroup: .+\n$/);
+    expect(missing).toMatchObject({ code: 2, stdout: "", stderr: `gds: cannot read --cert ${path.join(dir, "nope.pem")}: ENOENT\n` });
+    expect(fs.existsSync(lockFile(dataDir))).toBe(false);
+  });
+
+  it("imports a CA into a new data dir, refuses a second one without --force, and a server started there issues from it", async () => {
+    const dataDir = path.join(dir, "data");
+    const first = await gds(["ca", "import", "--cert", ca.cert, "--key", ca.key], { GDS_DATA_DIR: dataDir });
+    expect(first).toMatchObject({ code: 0, stderr: "" });
+    expect(first.stdout).toMatch(new RegExp(`^imported the CA of DefaultApplicationGroup into ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n`));
+    expect(first.stdout).toMatch(/\n  subject: +.*Imported Test CA.*\n/);
+    expect(first.stdout).toMatch(/\n  notAfter: +\d{4}-\d\d-\d\dT/);
+    expect(first.stdout).toMatch(/next start/);
+    expect(fs.existsSync(lockFile(dataDir))).toBe(false);
+
+    const again = await gds(["ca", "import", "--cert", ca.cert, "--key", ca.key, "--data-dir", dataDir]);
+    expect(again).toMatchObject({ code: 6, stdout: "" });
+    expect(again.stderr).toMatch(/^gds: already exists: .*--force/);
+
+    const forced = await gds(["ca", "import", "--cert", ca.cert, "--key", ca.key, "--data-dir", dataDir, "--force", "--json"]);
+    expect(forced).toMatchObject({ code: 0, stderr: "" });
+    const caCert = new X509Certificate(fs.readFileSync(ca.cert));
+    expect(JSON.parse(forced.stdout)).toMatchObject({
+      imported: "DefaultApplicationGroup",
+      dataDir,
+      subject: expect.stringContaining("Imported Test CA"),
+      notAfter: new Date(caCert.validTo).toISOString(),
+      restartRequired: true,
+    });
+
+    // the server started on that data dir signs with the imported CA
+    const t = await startTestGds({ dataDir });
+    let admin: TestSession | undefined;
+    try {
+      admin = await connect(t.endpointUrl);
+      const applicationId = await registerOk(admin, sampleServer());
+      const directory = gdsNode(admin, DIRECTORY);
+      const start = await callMethod(admin, directory, gdsNode(admin, 154), [
+        new Variant({ dataType: DataType.NodeId, value: applicationId }),
+        new Variant({ dataType: DataType.NodeId, value: NodeId.nullNodeId }),
+        new Variant({ dataType: DataType.NodeId, value: NodeId.nullNodeId }),
+        new Variant({ dataType: DataType.String, value: "" }),
+        new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: [] }),
+        new Variant({ dataType: DataType.String, value: "PEM" }),
+        new Variant({ dataType: DataType.String, value: "" }),
+      ]);
+      expect(start.statusCode.name).toBe(StatusCodes.Good.name);
+      const finish = await callMethod(admin, directory, gdsNode(admin, 163), [
+        new Variant({ dataType: DataType.NodeId, value: applicationId }),
+        new Variant({ dataType: DataType.NodeId, value: start.outputs[0].value as NodeId }),
+      ]);
+      expect(finish.statusCode.name).toBe(StatusCodes.Good.name);
+      const issued = new X509Certificate(finish.outputs[0].value as Buffer);
+      expect(issued.checkIssued(caCert)).toBe(true);
+      expect(issued.verify(caCert.publicKey)).toBe(true);
+    } finally {
+      await admin?.close();
+      await t.stop();
+    }
   });
 });
