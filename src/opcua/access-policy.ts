@@ -1,5 +1,6 @@
 import { AnonymousIdentityToken, NodeId, sameNodeId, type ISessionContext } from "node-opcua";
 import { GdsError } from "../errors.js";
+import { readNode } from "../ca/der.js";
 import { ROLES } from "../users/roles.js";
 import type { CallContext } from "./method-handler.js";
 
@@ -32,7 +33,9 @@ export class AccessPolicy {
   selfAdminApplication(call: CallContext): string | undefined {
     const der = call.context.session?.channel?.clientCertificate;
     if (!der || der.length === 0) return undefined;
-    return this.selfAdminLookup(Buffer.from(der));
+    // node-opcua keeps the whole chain the client sent; the application's own certificate is the first.
+    const leaf = firstDerElement(Buffer.from(der));
+    return leaf ? this.selfAdminLookup(leaf) : undefined;
   }
 
   /** Passes with one of `roles`, or as ApplicationSelfAdmin of exactly `applicationId`. */
@@ -76,5 +79,15 @@ export class AccessPolicy {
 
   requireAuthenticated(call: CallContext): void {
     if (!this.isAuthenticated(call)) throw new GdsError("BadUserAccessDenied", `${call.method} requires an authenticated user, not an anonymous session`);
+  }
+}
+
+/** The first DER element of a concatenated certificate chain, or undefined if it is not DER. */
+function firstDerElement(chain: Buffer): Buffer | undefined {
+  try {
+    const node = readNode(chain, 0);
+    return chain.subarray(node.start, node.end);
+  } catch {
+    return undefined;
   }
 }

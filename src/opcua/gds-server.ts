@@ -165,6 +165,16 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     }),
   );
   setCertificateTypes(addressSpace, gdsNamespace, nodes);
+  // The server's own PKI trusts the GDS CAs and holds their current CRLs, so applications can
+  // open channels with the certificates this GDS issued (with or without sending the chain), also
+  // when unknown certificates are refused, and a revoked certificate is refused at the channel.
+  const syncServerPki = serialised(async () => {
+    await trustGdsCas(serverCertificateManager, opts.certificates);
+  });
+  await syncServerPki();
+  const stopPkiSync = opts.certificates.onTrustListChanged(() => {
+    syncServerPki().catch((err) => log.error({ err }, "updating the server PKI with the GDS CRLs failed"));
+  });
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates: opts.certificates, codec, access, log });
 
@@ -176,6 +186,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     endpointUrl,
     async stop() {
       stopAuditEvents();
+      stopPkiSync();
       for (const f of trustListFiles) f.dispose();
       await server.shutdown(0);
       await serverCertificateManager.dispose();
@@ -192,4 +203,26 @@ function setCertificateTypes(addressSpace: AddressSpace, gdsNamespace: number, n
     const value = GROUP_CERTIFICATE_TYPES[group].map((t) => nodes.typeNodeId(t));
     variable.setValueFromSource(new Variant({ dataType: DataType.NodeId, arrayType: VariantArrayType.Array, value }));
   }
+}
+
+/** The GDS CAs as trusted issuers of the server's channel PKI, with their current CRLs. */
+async function trustGdsCas(pki: OPCUACertificateManager, certificates: CertificateManagerService): Promise<void> {
+  for (const group of CERTIFICATE_GROUP_NAMES) {
+    const list = certificates.trustList(group);
+    const ca = list.issuerCertificates[0];
+    await pki.addIssuer(ca, false, true);
+    await pki.removeRevocationListsForIssuer(ca, "all");
+    await pki.addRevocationList(list.issuerCrls[0], "issuers");
+    await pki.addRevocationList(list.trustedCrls[0], "trusted");
+  }
+}
+
+/** Runs `fn` one call at a time; a call made while one runs waits for it, then runs again. */
+function serialised(fn: () => Promise<void>): () => Promise<void> {
+  let tail: Promise<void> = Promise.resolve();
+  return () => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
 }
