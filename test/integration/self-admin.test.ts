@@ -57,9 +57,7 @@ describe("ApplicationSelfAdmin", () => {
     first = await issueNewKeyPair(admin, idA, { privateKeyFormat: "PEM" });
     // The CA chain goes with the certificate (SenderCertificate = leaf + issuers), as an
     // application that installed the FinishRequest result sends it.
-    // SERVER BUG (reported): AccessPolicy.selfAdminApplication hashes session.channel.clientCertificate,
-    // which node-opcua sets to the whole chain the client sent, not its first (leaf) certificate, so
-    // a chain never matches the issued certificate and every self-admin call below is refused.
+    // node-opcua keeps the whole chain as the channel's client certificate; the GDS must match the leaf.
     firstIdentity = { certificate: first.certificate, chain: first.issuers, privateKeyPem: first.privateKeyPem!, applicationUri: appA.applicationUri };
     asA = await connectWithCertificate(t.endpointUrl, firstIdentity);
     open.push(asA);
@@ -105,10 +103,8 @@ describe("ApplicationSelfAdmin", () => {
   });
 
   it("accepts A's certificate sent without its CA chain (the GDS knows its own CA)", async () => {
-    // SERVER BUG (reported): the GDS's server PKI (server-pki/issuers) does not hold the GDS's own
-    // CA, so a GDS-issued certificate sent without its chain fails with
-    // BadCertificateChainIncomplete, which node-opcua does not auto-accept; the client sees
-    // BadSecurityChecksFailed at OpenSecureChannel.
+    // Without the CA in the server's own PKI this fails with BadCertificateChainIncomplete at
+    // OpenSecureChannel, which node-opcua never auto-accepts.
     const leafOnly = await connectWithCertificate(t.endpointUrl, { ...firstIdentity, chain: [] });
     open.push(leafOnly);
     expectStatus(await getCertificateGroups(leafOnly, idA), "Good");
