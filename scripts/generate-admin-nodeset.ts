@@ -22,7 +22,7 @@ import {
 } from "../src/admin/admin-model.js";
 
 /** Version of our admin model; bump it (and regenerate) when ADMIN_METHODS changes incompatibly. */
-export const ADMIN_MODEL_VERSION = "1.0.0";
+export const ADMIN_MODEL_VERSION = "1.1.0";
 export const ADMIN_MODEL_PUBLICATION_DATE = "2026-11-25T00:00:00Z";
 /** The OPC UA base model we build on: any 1.05.x nodeset satisfies it. */
 const UA_MODEL = {
@@ -33,7 +33,7 @@ const UA_MODEL = {
 };
 
 const OBJECT_DESCRIPTION =
-  "Administration of the opcua-gds server: applications and users. Every method requires an authenticated " +
+  "Administration of the opcua-gds server: applications, users and certificate requests. Every method requires an authenticated " +
   "user with the matching role and a SignAndEncrypt channel.";
 
 /** Default output: nodesets/<ADMIN_NODESET_FILE> under the current directory (npm runs scripts at the package root). */
