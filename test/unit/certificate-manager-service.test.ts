@@ -330,6 +330,44 @@ describe("StartSigningRequest refusals", () => {
     await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, group: "DefaultUserTokenGroup", type: "EccNistP256ApplicationCertificateType", csrDer: csr, actor: "alice" }), "BadInvalidArgument");
   });
 
+  // BUG: StartSigningRequest copies the CSR's DNS names and subject without checking that the CA
+  // can put them into a certificate. A DNS SAN with a space or a non-ASCII character, or a subject
+  // attribute whose value is not a string type (here an OCTET STRING, which OpenSSL refuses in a
+  // Name), is accepted; the request is approved and every FinishRequest then fails (the DNS names
+  // with BadInvalidArgument from LocalCaBackend.issue; the subject with a plain Error "PEM
+  // routines::no start line" from `new crypto.X509Certificate(der)` in mint(), which sits after the
+  // try/catch), and the request stays "approved" for ever, holding one of the 16 open-request slots.
+  // Expected: BadInvalidArgument at Start, nothing stored.
+  it("BadInvalidArgument at Start for CSR names the CA cannot put into a certificate", async () => {
+    const cases: CsrOptions[] = [{ dns: ["bad name.example"] }, { dns: ["münchen.example"] }, { subject: "CN=x, 1.2.3.4=#0403616263" }];
+    for (const c of cases) {
+      await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app, c), actor: "alice" }), "BadInvalidArgument");
+    }
+    expect(ctx.cm.listRequests()).toHaveLength(0);
+  });
+
+  // BUG: an ApplicationUri that is not ASCII (the directory accepts "urn:test:pümpe") cannot go
+  // into a subjectAltName; both Start calls accept it and every FinishRequest fails with
+  // BadInvalidArgument (LocalCaBackend.issue → subjectAltNameExtension), leaving the request
+  // "approved" for ever. Expected: the Start call refuses (BadInvalidArgument or
+  // BadCertificateUriInvalid) and stores nothing.
+  it("an ApplicationUri that cannot go into a subjectAltName is refused at Start", async () => {
+    const iri = await register(ctx, "iri", { applicationUri: "urn:test:pümpe" });
+    const csr = await csrFor(iri);
+    const attempts = [
+      () => ctx.cm.startNewKeyPairRequest({ applicationId: iri.applicationId, subjectName: "", domainNames: [], privateKeyFormat: "PEM", actor: "alice" }),
+      () => ctx.cm.startSigningRequest({ applicationId: iri.applicationId, csrDer: csr, actor: "alice" }),
+    ];
+    for (const attempt of attempts) {
+      const outcome = await attempt().then(
+        (r) => `accepted (${r.state})`,
+        (e: unknown) => (e as { statusName?: string }).statusName,
+      );
+      expect(outcome).toMatch(/^(BadInvalidArgument|BadCertificateUriInvalid)$/);
+    }
+    expect(ctx.cm.listRequests({ applicationId: iri.applicationId })).toHaveLength(0);
+  });
+
   it("BadNotFound for an unknown application", async () => {
     await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: randomUUID(), csrDer: await csrFor(app), actor: "alice" }), "BadNotFound");
     await rejectsGdsError(ctx.cm.startNewKeyPairRequest({ applicationId: randomUUID(), subjectName: "", domainNames: [], privateKeyFormat: "PEM", actor: "alice" }), "BadNotFound");
@@ -851,6 +889,110 @@ describe("UnregisterApplication", () => {
     expect(revokedEntries.map((e) => e.serialHex).sort()).toEqual([...issued].sort());
     for (const e of revokedEntries) expect(e).toMatchObject({ actor: "alice", outcome: "Good", applicationId: app.applicationId });
     expect(entries.some((e) => e.event === "ApplicationUnregistered" && e.actor === "alice")).toBe(true);
+  });
+});
+
+describe("UnregisterApplication racing with requests", () => {
+  // BUG: revokeAllOf (certificate-manager-service.ts) takes the list of live certificates before
+  // it revokes them, and rejects the open requests in a second critical section. A FinishRequest
+  // whose certificate is signed meanwhile records it in between (mint() does not check that the
+  // application is still registered), so the unregistered application keeps a valid, unrevoked
+  // certificate (reproduced 5 of 5 runs). Expected: after UnregisterApplication no certificate of
+  // that application is unrevoked (FinishRequest fails, or its certificate is revoked too).
+  it("a FinishRequest racing with UnregisterApplication leaves no unrevoked certificate", async () => {
+    const ctx = await build();
+    for (let i = 0; i < 3; i++) {
+      const app = await register(ctx, `race-finish-${i}`);
+      for (let k = 0; k < 3; k++) await issue(ctx, app);
+      const r = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+      const [finished, unregistered] = await Promise.allSettled([ctx.cm.finishRequest(app.applicationId, r.requestId, "alice"), ctx.directory.unregister(app.applicationId, "alice")]);
+      expect(unregistered.status).toBe("fulfilled");
+      const live = ctx.cm.listCertificates().filter((c) => c.applicationId === app.applicationId && !c.revokedAt);
+      expect(live.map((c) => c.serialHex)).toEqual([]);
+      if (finished.status === "fulfilled") expect(ctx.cm.checkRevocationStatus(finished.value.certificate).status).toBe("BadCertificateRevoked");
+    }
+  });
+
+  // BUG: startSigningRequest looks the application up, then awaits the CSR signature check, then
+  // creates the request without looking again; an UnregisterApplication in between leaves an open
+  // ("approved" with autoApprove) request of an application that no longer exists. Expected:
+  // BadNotFound, or the request rejected with the others.
+  it("a StartSigningRequest racing with UnregisterApplication leaves no open request", async () => {
+    const ctx = await build();
+    for (let i = 0; i < 3; i++) {
+      const app = await register(ctx, `race-start-${i}`);
+      const csr = await csrFor(app);
+      const [started] = await Promise.allSettled([ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: csr, actor: "alice" }), ctx.directory.unregister(app.applicationId, "alice")]);
+      if (started.status === "rejected") expect((started.reason as { statusName?: string }).statusName).toBe("BadNotFound");
+      const open = ctx.cm.listRequests({ applicationId: app.applicationId }).filter((r) => r.state === "pending" || r.state === "approved");
+      expect(open).toEqual([]);
+    }
+  });
+});
+
+describe("store failures", () => {
+  it("a failed commit changes nothing: start, approve, finish, revoke, unregister; a retry then succeeds", async () => {
+    const ctx = await build({ autoApprove: false });
+    const store = ctx.store as MemoryStore;
+    const app = await register(ctx, "fail");
+    const csr = await csrFor(app);
+
+    store.failNextCommit = new Error("disk full");
+    await expect(ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: csr, actor: "alice" })).rejects.toThrow("disk full");
+    expect(ctx.cm.listRequests()).toHaveLength(0);
+
+    const r = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: csr, actor: "alice" });
+    store.failNextCommit = new Error("disk full");
+    await expect(ctx.cm.approve(r.requestId, "ra-bob")).rejects.toThrow("disk full");
+    expect(ctx.cm.getRequest(r.requestId).state).toBe("pending");
+    await ctx.cm.approve(r.requestId, "ra-bob");
+
+    store.failNextCommit = new Error("disk full");
+    await expect(ctx.cm.finishRequest(app.applicationId, r.requestId, "alice")).rejects.toThrow();
+    expect(ctx.cm.getRequest(r.requestId).state).toBe("approved");
+    expect(ctx.cm.listCertificates()).toHaveLength(0);
+    const { certificate } = await ctx.cm.finishRequest(app.applicationId, r.requestId, "alice");
+    expect(ctx.cm.listCertificates()).toHaveLength(1);
+
+    const crl = ctx.cm.trustLists.crlInfo("DefaultApplicationGroup");
+    store.failNextCommit = new Error("disk full");
+    await expect(ctx.cm.revokeCertificate(app.applicationId, certificate, "ca-admin")).rejects.toThrow("disk full");
+    expect(ctx.cm.listCertificates()[0]!.revokedAt).toBeUndefined();
+    expect(ctx.cm.checkRevocationStatus(certificate).status).toBe("Good");
+    expect(ctx.cm.trustLists.crlInfo("DefaultApplicationGroup").crlNumber).toBe(crl.crlNumber);
+    expect(ctx.cm.trustList("DefaultApplicationGroup").trustedCrls[0]!.equals(crl.der)).toBe(true);
+
+    // UnregisterApplication fails as a whole when the revocation cannot be stored.
+    store.failNextCommit = new Error("disk full");
+    await expect(ctx.directory.unregister(app.applicationId, "alice")).rejects.toThrow("disk full");
+    expect(ctx.directory.get(app.applicationId).applicationId).toBe(app.applicationId);
+    expect(ctx.cm.listCertificates()[0]!.revokedAt).toBeUndefined();
+
+    await ctx.cm.revokeCertificate(app.applicationId, certificate, "ca-admin");
+    expect(ctx.cm.checkRevocationStatus(certificate).status).toBe("BadCertificateRevoked");
+    expect(ctx.cm.trustLists.crlInfo("DefaultApplicationGroup").crlNumber).toBe(crl.crlNumber + 1);
+    const audited = (await ctx.audit.read()).map((e) => e.event);
+    expect(audited.filter((e) => e === "CertificateRevoked")).toHaveLength(1);
+    expect(audited.filter((e) => e === "CertificateRequested")).toHaveLength(1);
+  });
+});
+
+describe("trust lists through the service", () => {
+  it("concurrent edits are serialised: none is lost", async () => {
+    const ctx = await build();
+    const certs = await Promise.all(Array.from({ length: 6 }, (_, i) => selfSignedCertificate({ subject: `CN=Concurrent ${i}` })));
+    await Promise.all(certs.map((c, i) => ctx.cm.addTrustListCertificate("DefaultApplicationGroup", c.der, i % 2 === 0, "ca-admin")));
+    const s = ctx.cm.trustList("DefaultApplicationGroup");
+    expect(s.trustedCertificates).toHaveLength(1 + 3);
+    expect(s.issuerCertificates).toHaveLength(ca.info("DefaultApplicationGroup").chain.length + 3);
+    await Promise.all([
+      ctx.cm.removeTrustListCertificate("DefaultApplicationGroup", certs[0]!.thumbprint, true, "ca-admin"),
+      ctx.cm.removeTrustListCertificate("DefaultApplicationGroup", certs[1]!.thumbprint, false, "ca-admin"),
+      ctx.cm.replaceTrustList("DefaultApplicationGroup", { trustedCertificates: [], trustedCrls: [], issuerCertificates: [], issuerCrls: [] }, 0, "ca-admin"),
+    ]);
+    const after = ctx.cm.trustList("DefaultApplicationGroup");
+    expect(after.trustedCertificates).toHaveLength(1 + 2);
+    expect(after.issuerCertificates).toHaveLength(ca.info("DefaultApplicationGroup").chain.length + 2);
   });
 });
 
