@@ -200,6 +200,50 @@ describe("replace (CloseAndUpdate)", () => {
     expect((await audit.read()).filter((e) => e.event === "TrustListUpdated")).toHaveLength(1);
   });
 
+  // BUG: replace() recognises the group's own CRL by the thumbprint of the *current* CRL only. A
+  // client that read the list, and writes it back after the CRL was re-signed (any revocation, or
+  // refreshDueCrls every half CRL lifetime), gets the old own CRL stored as an external entry, for
+  // good: RemoveCertificate cannot remove it (it goes by certificate thumbprint, and the own CA
+  // cannot be removed). Expected: every CRL issued by the group's own CA is dropped from the input,
+  // so the list holds exactly one own CRL, the current one. (trust-lists.ts, replace/ownEntries)
+  it("writing back a list read before the CRL was re-signed does not keep the stale own CRL", async () => {
+    const read = tl.snapshot(G);
+    advance(CRL_LIFETIME / 2);
+    await tl.refreshDueCrls();
+    expect(tl.crlInfo(G).crlNumber).toBe(2);
+    await tl.replace(G, read, TrustListMask.All, "ca-admin");
+    const s = tl.snapshot(G);
+    expect(thumbs(s.trustedCrls)).toEqual(thumbs([tl.crlInfo(G).der]));
+    expect(thumbs(s.issuerCrls)).toEqual(thumbs([tl.crlInfo(G).der]));
+  });
+
+  // BUG: checkCertificate/checkCrl (trust-lists.ts) accept what node's X509Certificate and
+  // @peculiar/x509's X509Crl accept: PEM text, DER followed by junk, two certificates back to back,
+  // and (for CRLs) base64 text. The bytes are stored as they came and handed out in the TrustList,
+  // whose lists hold DER (OPC 10000-12 §7.8.2.x); a client decoding the list then fails, and a PEM
+  // copy of the own CA is not even recognised as the own CA. Expected: BadCertificateInvalid and no
+  // change (or the entry normalised to its DER).
+  it("only DER is accepted: PEM, trailing bytes, concatenated certificates and base64 → BadCertificateInvalid", async () => {
+    const pem = (der: Buffer, label: string) => Buffer.from(`-----BEGIN ${label}-----\n${der.toString("base64")}\n-----END ${label}-----\n`);
+    const badCerts = [pem(extLeaf.der, "CERTIFICATE"), pem(own()[0]!, "CERTIFICATE"), Buffer.concat([extLeaf.der, Buffer.from([0, 0, 1])]), Buffer.concat([extLeaf.der, extCaA.der])];
+    const badCrls = [pem(extCrlA, "X509 CRL"), Buffer.concat([extCrlA, Buffer.from([0, 0, 1])]), Buffer.from(extCrlA.toString("base64"))];
+    const before = tl.snapshot(G);
+    const results: string[] = [];
+    const outcome = (p: Promise<unknown>) => p.then(() => "accepted", (e: unknown) => (e as { statusName?: string }).statusName ?? String(e));
+    for (const [i, der] of badCerts.entries()) {
+      results.push(`add cert ${i}: ${await outcome(tl.add(G, der, true, "ca-admin"))}`);
+      results.push(`replace cert ${i}: ${await outcome(tl.replace(G, content({ issuerCertificates: [der] }), TrustListMask.IssuerCertificates, "ca-admin"))}`);
+    }
+    for (const [i, der] of badCrls.entries()) {
+      results.push(`replace crl ${i}: ${await outcome(tl.replace(G, content({ trustedCrls: [der] }), TrustListMask.TrustedCrls, "ca-admin"))}`);
+    }
+    expect(results).toEqual(results.map((r) => r.replace(/: .*$/, ": BadCertificateInvalid")));
+    const after = tl.snapshot(G);
+    expect(after.trustedCertificates).toEqual(before.trustedCertificates);
+    expect(after.issuerCertificates).toEqual(before.issuerCertificates);
+    expect(after.trustedCrls).toEqual(before.trustedCrls);
+  });
+
   it("a mask outside 0..15 → BadInvalidArgument", async () => {
     for (const mask of [16, -1, 1.5, Number.NaN]) await rejectsGdsError(tl.replace(G, content(), mask, "ca-admin"), "BadInvalidArgument");
   });
