@@ -1115,6 +1115,28 @@ describe("volume and limits", () => {
 });
 
 describe("audit", () => {
+  // BUG: OPC 10000-12 FinishRequest: "CertificateDeliveredAuditEventType on success or any failure
+  // but Bad_NothingToDo" (gds-spec.md §2). finishRequest() audits success and a CA failure only; a
+  // refused FinishRequest (BadRequestNotAllowed for a rejected request, BadInvalidArgument for
+  // another application's request or a delivered key pair) leaves no audit entry, and the OPC UA
+  // layer writes none either (src/opcua has no audit.record call). Expected: a CertificateDelivered
+  // entry with the failure's status as its outcome and the caller as actor; none for BadNothingToDo.
+  it("a refused FinishRequest is audited as CertificateDelivered with its status; a pending one is not", async () => {
+    const ctx = await build({ autoApprove: false });
+    const app = await register(ctx, "audit-fail");
+    const other = await register(ctx, "audit-fail-other");
+    const pending = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+    await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, pending.requestId, "app:a"), "BadNothingToDo");
+    await rejectsGdsError(ctx.cm.finishRequest(other.applicationId, pending.requestId, "app:other"), "BadInvalidArgument");
+    await ctx.cm.reject(pending.requestId, "ra-bob");
+    await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, pending.requestId, "app:a"), "BadRequestNotAllowed");
+    const delivered = (await ctx.audit.read()).filter((e) => e.event === "CertificateDelivered");
+    expect(delivered.map((e) => [e.outcome, e.actor])).toEqual([
+      ["BadInvalidArgument", "app:other"],
+      ["BadRequestNotAllowed", "app:a"],
+    ]);
+  });
+
   it("requested/approved/rejected/delivered/revoked are audited with their actors, never with the password or a key", async () => {
     const ctx = await build({ autoApprove: false });
     const app = await register(ctx, "audit");
