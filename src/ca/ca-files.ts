@@ -19,7 +19,8 @@ import { toPem } from "./certificate-info.js";
  * A group directory is written as a whole: the files go into a staging directory
  * (`.<group>.staging-*`), each fsync'd, then the staging directory is renamed into place and
  * `ca/` fsync'd. A crash leaves either no CA or a complete one, never a key without its
- * certificate. A replaced CA (import --force) is kept as `<group>.replaced-<time>`, never deleted.
+ * certificate. A replaced CA (import --force), or anything else found in the group's directory,
+ * is kept as `<group>.replaced-<time>`, never deleted.
  */
 export const CA_DIR = "ca";
 export const CA_CERT_DER = "ca.cert.der";
@@ -104,11 +105,12 @@ export async function writeCaGroup(dataDir: string, group: CertificateGroupName,
     if (await exists(target)) {
       const { state } = await caFilesState(dataDir, group);
       if (state !== "none" && !opts.replace) throw new Error(`${target} already holds a CA`);
-      if (state !== "none") {
+      if (state !== "none" || (await readdir(target)).length > 0) {
+        // never delete what might be someone's key material: move it aside
         replacedTo = `${target}.replaced-${new Date().toISOString().replace(/[:.]/g, "-")}`;
         await rename(target, replacedTo);
       } else {
-        await rm(target, { recursive: true }); // an empty (or junk-only) directory
+        await rm(target, { recursive: true }); // an empty directory
       }
     }
     await rename(staging, target);
