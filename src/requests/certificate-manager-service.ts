@@ -79,6 +79,8 @@ export class CertificateManagerService {
   private readonly byThumbprint = new Map<string, CertificateRecord>();
   private readonly inFlight = new Map<string, Promise<FinishRequestResult>>();
   private readonly reservedSerials = new Set<string>();
+  /** Applications being or having been unregistered (ids are never reused). */
+  private readonly retired = new Set<string>();
   readonly trustLists: TrustListManager;
   private mutexTail: Promise<unknown> = Promise.resolve();
   private crlTimer: NodeJS.Timeout | undefined;
@@ -128,9 +130,10 @@ export class CertificateManagerService {
       );
     }
     checkKeyFitsType(csr, type);
-    const subject = csr.subject || `CN=${escapeDnValue(app.applicationNames[0]?.text ?? app.applicationUri)}`;
-    let dnsNames = csr.dnsNames;
-    let ipAddresses = csr.ipAddresses;
+    checkCertifiableUri(app.applicationUri);
+    // Whatever goes into the certificate is checked now, so an approved request can always be issued.
+    const subject = csr.subject ? certificateSubject(csr.subject) : `CN=${escapeDnValue(app.applicationNames[0]?.text ?? app.applicationUri)}`;
+    let { dnsNames, ipAddresses } = splitDomainNames([...csr.dnsNames, ...csr.ipAddresses], "CertificateRequest subjectAltName");
     if (dnsNames.length === 0 && ipAddresses.length === 0) ({ dnsNames, ipAddresses } = this.hostsOf(app, group));
     return this.createRequest(app, input.actor, {
       kind: "signing",
@@ -148,6 +151,7 @@ export class CertificateManagerService {
     const app = this.opts.directory.get(input.applicationId);
     const { group, type } = resolveGroupAndType(input.group, input.type);
     const format = parsePrivateKeyFormat(input.privateKeyFormat);
+    checkCertifiableUri(app.applicationUri);
     const password = input.privateKeyPassword ?? "";
     if (password.length > MAX_PASSWORD_LENGTH) throw new GdsError("BadInvalidArgument", `PrivateKeyPassword: at most ${MAX_PASSWORD_LENGTH} characters`);
     const hosts = input.domainNames.length > 0 ? splitDomainNames(input.domainNames) : this.hostsOf(app, group);
@@ -177,6 +181,29 @@ export class CertificateManagerService {
    * reply); a delivered key pair does not, as the key is gone.
    */
   async finishRequest(applicationId: string, requestId: string, actor: Actor): Promise<FinishRequestResult> {
+    try {
+      return await this.finish(applicationId, requestId, actor);
+    } catch (err) {
+      // Part 12: CertificateDelivered is audited on success and on every failure but BadNothingToDo.
+      const status = err instanceof GdsError ? err.statusName : "BadInternalError";
+      if (status !== "BadNothingToDo") {
+        const request = this.requests.get(normaliseId(requestId));
+        await this.opts.audit.record({
+          event: "CertificateDelivered",
+          actor,
+          outcome: status,
+          applicationId,
+          requestId,
+          group: request?.group,
+          certificateType: request?.type,
+          detail: err instanceof GdsError ? err.message.slice(0, 300) : "internal error",
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async finish(applicationId: string, requestId: string, actor: Actor): Promise<FinishRequestResult> {
     const app = this.opts.directory.get(applicationId);
     const request = this.requests.get(normaliseId(requestId));
     if (!request || request.applicationId !== app.applicationId) {
@@ -362,6 +389,8 @@ export class CertificateManagerService {
     requestId = randomUUID(),
   ): Promise<RequestRecord> {
     return this.exclusive(async () => {
+      if (this.retired.has(app.applicationId)) throw new GdsError("BadNotFound", `application ${app.applicationId} has been unregistered`);
+      this.opts.directory.get(app.applicationId);
       const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved")).length;
       if (open >= MAX_OPEN_REQUESTS_PER_APPLICATION) {
         throw new GdsError("BadTooManyOperations", `application ${app.applicationId} already has ${open} open certificate requests; finish or have them rejected first`);
@@ -427,6 +456,7 @@ export class CertificateManagerService {
     const now = this.opts.clock.now();
     let keyPair: { publicKeySpki: Buffer; privateKeyPkcs8: Buffer } | undefined;
     let der: Buffer;
+    let info: crypto.X509Certificate;
     let privateKey: Buffer | undefined;
     try {
       let publicKeySpki: Buffer;
@@ -458,24 +488,27 @@ export class CertificateManagerService {
           issuerChain: this.opts.ca.info(request.group).chain,
         });
       }
+      info = new crypto.X509Certificate(der);
     } catch (err) {
       this.reservedSerials.delete(serialHex);
-      if (err instanceof GdsError) throw err;
-      this.opts.log.error({ err, requestId: request.requestId, applicationId: app.applicationId }, "issuing the certificate failed");
+      const reason = err instanceof GdsError ? err.message : `the CA could not issue the certificate: ${(err as Error).message}`;
+      if (!(err instanceof GdsError)) this.opts.log.error({ err, requestId: request.requestId, applicationId: app.applicationId }, "issuing the certificate failed");
+      // Marked failed (not left approved): the application starts a new request.
       await this.exclusive(async () => {
-        const failed: StoredRequest = { ...request, state: "failed", reason: `the CA could not issue the certificate: ${(err as Error).message}` };
+        const current = this.requests.get(request.requestId);
+        if (current?.state !== "approved") return;
+        const failed: StoredRequest = { ...current, state: "failed", reason: reason.slice(0, 1024) };
         delete failed.sealedPassword;
         await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: failed }]);
         this.requests.set(request.requestId, failed);
       });
-      await this.opts.audit.record({ event: "CertificateDelivered", actor, outcome: "BadConfigurationError", applicationId: app.applicationId, requestId: request.requestId, group: request.group, certificateType: request.type, detail: "the CA failed" });
+      if (err instanceof GdsError) throw err;
       throw new GdsError("BadConfigurationError", `the CA could not issue the certificate for request ${request.requestId}; see the server log`);
     } finally {
       // The unencrypted key leaves this function only inside `privateKey` (PEM/PFX).
       keyPair?.privateKeyPkcs8.fill(0);
     }
 
-    const info = new crypto.X509Certificate(der);
     const record: CertificateRecord = {
       serialHex,
       applicationId: app.applicationId,
@@ -491,6 +524,7 @@ export class CertificateManagerService {
     };
     await this.exclusive(async () => {
       const current = this.requests.get(request.requestId);
+      if (this.retired.has(app.applicationId)) throw new GdsError("BadNotFound", `application ${app.applicationId} was unregistered while its certificate was being issued`);
       if (current?.state !== "approved") {
         throw new GdsError("BadRequestNotAllowed", `request ${request.requestId} became ${current?.state ?? "unknown"} while its certificate was being issued`);
       }
@@ -520,48 +554,62 @@ export class CertificateManagerService {
     return { certificate: der, privateKey, issuerCertificates: this.opts.ca.info(request.group).chain };
   }
 
+  /**
+   * UnregisterApplication: from here on the application gets no new request or certificate; its
+   * open requests are rejected and its certificates revoked in one critical section, so a
+   * FinishRequest running meanwhile cannot slip a valid certificate in between.
+   */
   private async revokeAllOf(app: ApplicationRecord, actor: Actor): Promise<void> {
-    const live = this.certificatesOfApp(app.applicationId).filter((c) => !c.revokedAt);
-    // Runs inside the directory's mutex, but not ours: take ours for the revocation.
-    if (live.length > 0) await this.revokeRecords(live, actor, "cessationOfOperation");
-    await this.exclusive(async () => {
-      const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved"));
-      if (open.length === 0) return;
+    this.retired.add(app.applicationId);
+    const revoked = await this.exclusive(async () => {
       const now = this.opts.clock.now().toISOString();
+      const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved"));
       const mutations: StoreMutation[] = open.map((r) => {
         const next: StoredRequest = { ...r, state: "rejected", decidedAt: now, decidedBy: actor, reason: "the application was unregistered" };
         delete next.sealedPassword;
         return { collection: REQUESTS_COLLECTION, key: r.requestId, value: next };
       });
-      await this.opts.store.commit(mutations);
-      for (const m of mutations) this.requests.set(m.key, m.value as StoredRequest);
+      if (mutations.length) {
+        await this.opts.store.commit(mutations);
+        for (const m of mutations) this.requests.set(m.key, m.value as StoredRequest);
+      }
+      const live = this.certificatesOfApp(app.applicationId).filter((c) => !c.revokedAt);
+      return live.length ? this.revokeLocked(live, "cessationOfOperation") : [];
     });
+    await this.auditRevoked(revoked, actor, "cessationOfOperation");
   }
 
   /** Marks records revoked and re-signs each affected group's CRL, in one durable batch. */
   private async revokeRecords(records: CertificateRecord[], actor: Actor, reason = "unspecified"): Promise<CertificateRecord[]> {
-    const revoked = await this.exclusive(async () => {
-      const now = this.opts.clock.now().toISOString();
-      const fresh = records.map((r) => this.certificates.get(r.serialHex)!).filter((r) => !r.revokedAt);
-      if (fresh.length === 0) return [];
-      const updated = fresh.map((r) => ({ ...r, revokedAt: now, revocationReason: reason }));
-      // Index first so the CRLs list them; undone if the commit fails.
-      for (const r of updated) this.indexCertificate(r);
-      try {
-        const mutations: StoreMutation[] = updated.map((r) => ({ collection: CERTIFICATES_COLLECTION, key: r.serialHex, value: r }));
-        for (const group of new Set(updated.map((r) => r.group))) mutations.push(await this.trustLists.signCrl(group));
-        await this.trustLists.commit(mutations);
-      } catch (err) {
-        for (const r of fresh) this.indexCertificate(r);
-        throw err;
-      }
-      return updated;
-    });
+    const revoked = await this.exclusive(() => this.revokeLocked(records, reason));
+    await this.auditRevoked(revoked, actor, reason);
+    return revoked;
+  }
+
+  /** Call with the mutex held. */
+  private async revokeLocked(records: CertificateRecord[], reason: string): Promise<CertificateRecord[]> {
+    const now = this.opts.clock.now().toISOString();
+    const fresh = records.map((r) => this.certificates.get(r.serialHex)!).filter((r) => !r.revokedAt);
+    if (fresh.length === 0) return [];
+    const updated = fresh.map((r) => ({ ...r, revokedAt: now, revocationReason: reason }));
+    // Index first so the CRLs list them; undone if the commit fails.
+    for (const r of updated) this.indexCertificate(r);
+    try {
+      const mutations: StoreMutation[] = updated.map((r) => ({ collection: CERTIFICATES_COLLECTION, key: r.serialHex, value: r }));
+      for (const group of new Set(updated.map((r) => r.group))) mutations.push(await this.trustLists.signCrl(group));
+      await this.trustLists.commit(mutations);
+    } catch (err) {
+      for (const r of fresh) this.indexCertificate(r);
+      throw err;
+    }
+    return updated;
+  }
+
+  private async auditRevoked(revoked: CertificateRecord[], actor: Actor, reason: string): Promise<void> {
     for (const r of revoked) {
       await this.opts.audit.record({ event: "CertificateRevoked", actor, outcome: "Good", applicationId: r.applicationId, group: r.group, certificateType: r.type, serialHex: r.serialHex, detail: `reason ${reason}` });
       this.opts.log.info({ applicationId: r.applicationId, serial: r.serialHex, group: r.group, user: actor }, "certificate revoked; CRL re-signed");
     }
-    return revoked;
   }
 
   private revokedOf(group: CertificateGroupName): RevokedEntry[] {
@@ -653,4 +701,21 @@ function normaliseSerial(serial: string): string {
 function publicRequest(r: StoredRequest): RequestRecord {
   const { csr: _csr, dnsNames: _d, ipAddresses: _i, privateKeyFormat: _f, sealedPassword: _p, ...rest } = r;
   return { ...rest };
+}
+
+/** subjectAltName URIs are IA5String: an ApplicationUri outside printable ASCII cannot be certified. */
+function checkCertifiableUri(uri: string): void {
+  if (!/^[\x21-\x7e]+$/.test(uri)) {
+    throw new GdsError("BadInvalidArgument", `ApplicationUri ${JSON.stringify(uri.slice(0, 200))} has characters a certificate's subjectAltName cannot hold; register it percent-encoded (RFC 3986)`);
+  }
+}
+
+/** A CSR's subject, re-read with the attributes the CA can encode (CN, O, OU, DC, L, ST, C). */
+function certificateSubject(subject: string): string {
+  try {
+    return parseSubjectName(subject);
+  } catch (err) {
+    if (err instanceof GdsError) throw new GdsError("BadInvalidArgument", `CertificateRequest: ${err.message}`);
+    throw err;
+  }
 }

@@ -5,6 +5,7 @@ import type { AuditLog } from "../audit/audit-log.types.js";
 import type { CaBackend, RevokedEntry } from "../ca/ca-backend.js";
 import { CERTIFICATE_GROUP_NAMES, type CertificateGroupName } from "../ca/certificate-types.js";
 import type { Clock } from "../clock.js";
+import { readNode } from "../ca/der.js";
 import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store, StoreMutation } from "../store/store.js";
@@ -172,6 +173,7 @@ export class TrustListManager {
     if (!Number.isInteger(mask) || mask < 0 || mask > TrustListMask.All) throw new GdsError("BadInvalidArgument", `SpecifiedLists: ${mask} is not a TrustListMasks value (0–15)`);
     const current = this.requireExternal(group);
     const own = this.ownEntries(group);
+    const ownIssuer = crlIssuerName(Buffer.from(this.requireCrl(group).der, "base64"));
     const next: StoredTrustList = { ...current, lastUpdateTime: this.opts.clock.now().toISOString() };
     for (const { name, mask: bit } of LISTS) {
       if (!(mask & bit)) continue;
@@ -185,6 +187,8 @@ export class TrustListManager {
         if (own.has(thumb) || seen.has(thumb)) continue;
         if (isCrl) checkCrl(der, `${name}[${i}]`);
         else checkCertificate(der, `${name}[${i}]`);
+        // An older CRL of our own CA (read before a revocation re-signed it) is not an external entry.
+        if (isCrl && crlIssuerName(der) === ownIssuer) continue;
         seen.add(thumb);
         entries.push(der.toString("base64"));
       }
@@ -271,7 +275,17 @@ export class TrustListManager {
   }
 }
 
+/** Exactly one DER SEQUENCE and nothing else (Node's parser also takes PEM and trailing bytes). */
+function isSingleDerSequence(der: Buffer): boolean {
+  try {
+    return der.length > 0 && der[0] === 0x30 && readNode(der, 0).end === der.length;
+  } catch {
+    return false;
+  }
+}
+
 function checkCertificate(der: Buffer, field: string): void {
+  if (!isSingleDerSequence(der)) throw new GdsError("BadCertificateInvalid", `${field}: not a single DER X.509 certificate`);
   try {
     new crypto.X509Certificate(der);
   } catch (err) {
@@ -280,7 +294,7 @@ function checkCertificate(der: Buffer, field: string): void {
 }
 
 function checkCrl(der: Buffer, field: string): void {
-  if (crlIssuerName(der) === undefined) throw new GdsError("BadCertificateInvalid", `${field}: not a DER X.509 CRL`);
+  if (!isSingleDerSequence(der) || crlIssuerName(der) === undefined) throw new GdsError("BadCertificateInvalid", `${field}: not a single DER X.509 CRL`);
 }
 
 /** The issuer of a DER CRL (RFC 4514, as @peculiar/x509 prints it), or undefined if the bytes are not a CRL. */

@@ -330,7 +330,7 @@ describe("StartSigningRequest refusals", () => {
     await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, group: "DefaultUserTokenGroup", type: "EccNistP256ApplicationCertificateType", csrDer: csr, actor: "alice" }), "BadInvalidArgument");
   });
 
-  // BUG: StartSigningRequest copies the CSR's DNS names and subject without checking that the CA
+  // Regression (was a bug, fixed): StartSigningRequest copies the CSR's DNS names and subject without checking that the CA
   // can put them into a certificate. A DNS SAN with a space or a non-ASCII character, or a subject
   // attribute whose value is not a string type (here an OCTET STRING, which OpenSSL refuses in a
   // Name), is accepted; the request is approved and every FinishRequest then fails (the DNS names
@@ -346,7 +346,7 @@ describe("StartSigningRequest refusals", () => {
     expect(ctx.cm.listRequests()).toHaveLength(0);
   });
 
-  // BUG: an ApplicationUri that is not ASCII (the directory accepts "urn:test:pümpe") cannot go
+  // Regression (was a bug, fixed): an ApplicationUri that is not ASCII (the directory accepts "urn:test:pümpe") cannot go
   // into a subjectAltName; both Start calls accept it and every FinishRequest fails with
   // BadInvalidArgument (LocalCaBackend.issue → subjectAltNameExtension), leaving the request
   // "approved" for ever. Expected: the Start call refuses (BadInvalidArgument or
@@ -893,7 +893,7 @@ describe("UnregisterApplication", () => {
 });
 
 describe("UnregisterApplication racing with requests", () => {
-  // BUG: revokeAllOf (certificate-manager-service.ts) takes the list of live certificates before
+  // Regression (was a bug, fixed): revokeAllOf (certificate-manager-service.ts) takes the list of live certificates before
   // it revokes them, and rejects the open requests in a second critical section. A FinishRequest
   // whose certificate is signed meanwhile records it in between (mint() does not check that the
   // application is still registered), so the unregistered application keeps a valid, unrevoked
@@ -913,7 +913,7 @@ describe("UnregisterApplication racing with requests", () => {
     }
   });
 
-  // BUG: startSigningRequest looks the application up, then awaits the CSR signature check, then
+  // Regression (was a bug, fixed): startSigningRequest looks the application up, then awaits the CSR signature check, then
   // creates the request without looking again; an UnregisterApplication in between leaves an open
   // ("approved" with autoApprove) request of an application that no longer exists. Expected:
   // BadNotFound, or the request rejected with the others.
@@ -1115,7 +1115,7 @@ describe("volume and limits", () => {
 });
 
 describe("audit", () => {
-  // BUG: OPC 10000-12 FinishRequest: "CertificateDeliveredAuditEventType on success or any failure
+  // Regression (was a bug, fixed): OPC 10000-12 FinishRequest: "CertificateDeliveredAuditEventType on success or any failure
   // but Bad_NothingToDo" (gds-spec.md §2). finishRequest() audits success and a CA failure only; a
   // refused FinishRequest (BadRequestNotAllowed for a rejected request, BadInvalidArgument for
   // another application's request or a delivered key pair) leaves no audit entry, and the OPC UA

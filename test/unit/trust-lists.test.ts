@@ -200,7 +200,7 @@ describe("replace (CloseAndUpdate)", () => {
     expect((await audit.read()).filter((e) => e.event === "TrustListUpdated")).toHaveLength(1);
   });
 
-  // BUG: replace() recognises the group's own CRL by the thumbprint of the *current* CRL only. A
+  // Regression (was a bug, fixed): replace() recognises the group's own CRL by the thumbprint of the *current* CRL only. A
   // client that read the list, and writes it back after the CRL was re-signed (any revocation, or
   // refreshDueCrls every half CRL lifetime), gets the old own CRL stored as an external entry, for
   // good: RemoveCertificate cannot remove it (it goes by certificate thumbprint, and the own CA
@@ -217,7 +217,7 @@ describe("replace (CloseAndUpdate)", () => {
     expect(thumbs(s.issuerCrls)).toEqual(thumbs([tl.crlInfo(G).der]));
   });
 
-  // BUG: checkCertificate/checkCrl (trust-lists.ts) accept what node's X509Certificate and
+  // Regression (was a bug, fixed): checkCertificate/checkCrl (trust-lists.ts) accept what node's X509Certificate and
   // @peculiar/x509's X509Crl accept: PEM text, DER followed by junk, two certificates back to back,
   // and (for CRLs) base64 text. The bytes are stored as they came and handed out in the TrustList,
   // whose lists hold DER (OPC 10000-12 §7.8.2.x); a client decoding the list then fails, and a PEM
