@@ -88,7 +88,7 @@ export function installAdmin(opts: AdminInstallOptions): void {
     RemoveApplication: async (args, call) => {
       access.requireAnyRole(call, ["DiscoveryAdmin"]);
       const id = codec.parseIdString(stringArg(args, 0, "ApplicationId"));
-      const record = await directory.unregister(id);
+      const record = await directory.unregister(id, call.userName);
       log.info({ applicationId: id, applicationUri: record.applicationUri, user: call.userName }, "application unregistered");
       return [];
     },
