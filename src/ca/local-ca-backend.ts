@@ -180,7 +180,7 @@ export class LocalCaBackend implements CaBackend {
         this.cas.set(group, ca);
         result.groups[group] = origin;
         const fields = { group, subject: ca.info.subject, notAfter: ca.info.notAfter.toISOString(), key: ca.keyDescription, thumbprint: ca.info.thumbprint };
-        if (origin === "loaded") log?.debug(fields, "CA loaded");
+        if (origin === "loaded") log?.info(fields, "CA loaded");
         else log?.info(fields, origin === "created" ? "CA created" : "CA imported");
         if (ca.info.notAfter.getTime() <= this.opts.clock.now().getTime()) log?.error(fields, "the CA certificate has expired: certificates it issues will not validate");
       }),
