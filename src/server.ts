@@ -56,7 +56,17 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       log,
       importOnFirstStart: config.caCertFile && config.caKeyFile ? { certFile: config.caCertFile, keyFile: config.caKeyFile } : undefined,
     });
-    await ca.init();
+    const caResult = await ca.initialize();
+    for (const group of caResult.created) {
+      const info = ca.info(group);
+      await audit.record({ event: "CaCreated", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, valid until ${info.notAfter.toISOString()}` });
+      log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA created");
+    }
+    for (const group of caResult.imported) {
+      const info = ca.info(group);
+      await audit.record({ event: "CaImported", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, from GDS_CA_CERT_FILE/GDS_CA_KEY_FILE` });
+      log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA imported");
+    }
     certificates = new CertificateManagerService({
       store,
       clock,
