@@ -1,8 +1,9 @@
-// The two yardsticks of the CA benchmark: `openssl speed` (RSA private-key operations per second,
-// the physical limit of any signer on this machine) and node-opcua-pki's CertificateAuthority with
-// its default backend (which runs the openssl binary for each certificate).
+// The yardsticks of the CA benchmark: `openssl speed` (RSA signatures per second of the openssl
+// binary, the physical limit the issue names), the same signature through node's own OpenSSL, and
+// node-opcua-pki's CertificateAuthority with its default backend (which runs the openssl binary
+// for each certificate).
 import { execFile } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -112,4 +113,23 @@ export async function opensslVerify(caPemFile: string, certPemFiles: string[]): 
   });
   const ok = stdout.split("\n").filter((l) => l.endsWith(": OK")).length;
   if (ok !== certPemFiles.length) throw new Error(`openssl verify: ${ok}/${certPemFiles.length} OK:\n${stdout}`);
+}
+
+/**
+ * The same RSA signature in this process: `crypto.sign("sha256", ~1 KB, key)`, synchronous (one
+ * core), for `seconds`. Node bundles its own OpenSSL (`process.versions.openssl`), which need not
+ * be as fast as the `openssl` binary's library (different versions have different assembly).
+ */
+export function nodeSignRate(bits: number, seconds: number): { bits: number; openssl: string; signPerSec: number } {
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: bits });
+  const tbs = randomBytes(1024);
+  for (let i = 0; i < 50; i++) sign("sha256", tbs, privateKey);
+  let n = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 20; i++) sign("sha256", tbs, privateKey);
+    n += 20;
+  }
+  return { bits, openssl: process.versions.openssl, signPerSec: (n / (performance.now() - t0)) * 1000 };
 }
