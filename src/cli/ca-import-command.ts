@@ -1,6 +1,10 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { FileAuditLog } from "../audit/file-audit-log.js";
 import { importCa, type ImportCaResult } from "../ca/ca-import.js";
+import { systemClock } from "../clock.js";
+import { createLogger } from "../log.js";
 import { acquireDataDirLock, lockOwner } from "../data-dir-lock.js";
 import type { CaImportCommand } from "./args.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
@@ -25,7 +29,20 @@ export async function caImportCommand(cmd: CaImportCommand): Promise<string> {
   try {
     result = await importCa({ dataDir: cmd.dataDir, group: cmd.group, certFile: cmd.certFile, keyFile: cmd.keyFile, force: cmd.force });
   } catch (err) {
+    release();
     throw importError(err, cmd);
+  }
+  try {
+    // Still under the lock: the audit log belongs to the data dir like the CA does.
+    const audit = await FileAuditLog.open({ dataDir: cmd.dataDir, clock: systemClock, log: createLogger("error") });
+    await audit.record({
+      event: "CaImported",
+      actor: `cli:${os.userInfo().username}`,
+      outcome: "Good",
+      group: result.group,
+      detail: `${result.subject}, ${result.keyAlgorithm}, thumbprint ${result.thumbprint}, by gds ca import${result.replacedTo ? `; previous CA moved to ${result.replacedTo}` : ""}`,
+    });
+    await audit.close();
   } finally {
     release();
   }

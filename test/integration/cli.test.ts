@@ -223,6 +223,9 @@ describe("gds ca import (offline)", () => {
       notAfter: new Date(caCert.validTo).toISOString(),
       restartRequired: true,
     });
+    const audit = fs.readFileSync(path.join(dataDir, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string });
+    expect(audit.filter((e) => e.event === "CaImported")).toHaveLength(2);
+    expect(audit[0].actor).toMatch(/^cli:/);
 
     // the server started on that data dir signs with the imported CA
     const t = await startTestGds({ dataDir });
