@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { makeDirs } from "./durable-fs.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
 
@@ -194,25 +195,9 @@ export function loadConfig(input: LoadConfigInput): GdsConfig {
   return config;
 }
 
-/**
- * mkdir -p one level at a time: Node's recursive mkdir spins forever on some paths (below /proc,
- * for instance) instead of failing.
- */
-function makeDirs(dir: string): void {
-  const missing: string[] = [];
-  let current = dir;
-  while (!fs.existsSync(current)) {
-    missing.unshift(current);
-    const parent = path.dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  for (const d of missing) fs.mkdirSync(d, { mode: 0o700 });
-}
-
 function ensureWritableDir(dir: string): void {
   try {
-    makeDirs(dir);
+    makeDirs(dir, 0o700);
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK);
     const probe = path.join(dir, `.write-probe-${process.pid}`);
     fs.writeFileSync(probe, "");

@@ -3,11 +3,13 @@ import { mkdir, open, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Clock } from "../clock.js";
+import { fsyncDir, writeFully } from "../durable-fs.js";
 import { createLogger, type Logger } from "../log.js";
-import { FILE_MODE, fsyncDir, writeFully } from "../store/durable-json-file.js";
 import type { AuditEntry, AuditLog } from "./audit-log.types.js";
 
 export const AUDIT_LOG_FILE_NAME = "audit.log";
+/** Owner only: the log names users and applications. */
+const FILE_MODE = 0o600;
 
 export interface FileAuditLogOptions {
   /** The GDS data dir; created with mode 0700 if missing. The log is `<dataDir>/audit.log`. */

@@ -2,7 +2,7 @@ import crypto, { type KeyObject } from "node:crypto";
 import { chmod, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../log.js";
-import { fsyncDir, mkdirIfMissing, writeNewFileSynced } from "./atomic-file.js";
+import { fsyncDir, mkdirIfMissing, writeNewFileSynced } from "../durable-fs.js";
 import type { CertificateGroupName } from "./certificate-types.js";
 import { toPem } from "./certificate-info.js";
 

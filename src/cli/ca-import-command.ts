@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { FileAuditLog } from "../audit/file-audit-log.js";
 import { importCa, type ImportCaResult } from "../ca/ca-import.js";
 import { systemClock } from "../clock.js";
 import { createLogger } from "../log.js";
 import { acquireDataDirLock, lockOwner } from "../data-dir-lock.js";
+import { makeDirs } from "../durable-fs.js";
 import type { CaImportCommand } from "./args.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 import { formatJson } from "./format.js";
@@ -23,7 +23,11 @@ export async function caImportCommand(cmd: CaImportCommand): Promise<string> {
       throw new CliError(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, ExitCode.Usage);
     }
   }
-  makeDirs(cmd.dataDir);
+  try {
+    makeDirs(cmd.dataDir, 0o700);
+  } catch (err) {
+    throw new CliError(`cannot create the data dir ${cmd.dataDir}: ${errorMessage(err)}`, ExitCode.Usage);
+  }
   const release = lockDataDir(cmd.dataDir);
   let result: ImportCaResult;
   try {
@@ -99,21 +103,4 @@ function importError(err: unknown, cmd: CaImportCommand): CliError {
   }
   if (typeof status === "string") return new CliError(`cannot import the CA of ${cmd.group}: ${status}: ${message}`, ExitCode.Failure);
   return new CliError(`cannot import the CA of ${cmd.group}: ${message}`, ExitCode.Failure);
-}
-
-/** mkdir -p one level at a time (as src/config.ts: Node's recursive mkdir spins below /proc). */
-function makeDirs(dir: string): void {
-  const missing: string[] = [];
-  let current = dir;
-  while (!fs.existsSync(current)) {
-    missing.unshift(current);
-    const parent = path.dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  try {
-    for (const d of missing) fs.mkdirSync(d, { mode: 0o700 });
-  } catch (err) {
-    throw new CliError(`cannot create the data dir ${dir}: ${errorMessage(err)}`, ExitCode.Usage);
-  }
 }

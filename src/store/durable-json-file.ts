@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { open, readFile, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { open, readFile, readdir, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Adapter } from "lowdb";
+import { fsyncDir, writeFully } from "../durable-fs.js";
 import { StoreCorruptError } from "./store.js";
 
 /** The snapshot file's content. Collections map key -> record. */
@@ -15,25 +16,6 @@ export interface SnapshotData {
 
 export const FILE_MODE = 0o600;
 const TMP_INFIX = ".tmp-";
-
-/** fsync a directory so that a rename or a newly created entry in it survives a power cut. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes all of `data`, looping because a single write(2) may be short. */
-export async function writeFully(fh: FileHandle, data: Buffer): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
-    off += bytesWritten;
-  }
-}
 
 /**
  * A lowdb Adapter for the snapshot file. lowdb's own JSONFile neither fsyncs nor tells a missing

@@ -2,7 +2,8 @@ import { mkdir, open, readFile, unlink, type FileHandle } from "node:fs/promises
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { Low } from "lowdb";
-import { DurableJsonFile, FILE_MODE, fsyncDir, writeFully, type SnapshotData } from "./durable-json-file.js";
+import { fsyncDir, writeFully } from "../durable-fs.js";
+import { DurableJsonFile, FILE_MODE, type SnapshotData } from "./durable-json-file.js";
 import { StoreCorruptError, type Store, type StoreMutation } from "./store.js";
 
 export interface LowdbStoreOptions {

@@ -1,13 +1,14 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, unlink, type FileHandle } from "node:fs/promises";
+import fs from "node:fs";
+import { mkdir, open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 /**
- * Durable file writes for the CA files (design.md: temp file, fsync, rename, fsync dir), kept
- * here rather than borrowed from src/store so that src/ca does not depend on the store.
+ * Low-level durable file operations (design.md: temp file, fsync, rename, fsync dir), shared by
+ * the store, the CA files, the audit log and the data-dir setup. Kept outside src/store and src/ca
+ * so that neither has to depend on the other for them.
  */
 
-/** fsync a directory so that a rename or a new entry in it survives a power cut. */
+/** fsync a directory so that a rename or a newly created entry in it survives a power cut. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
@@ -17,7 +18,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeFully(fh: FileHandle, data: Buffer): Promise<void> {
+/** Writes all of `data`, looping because a single write(2) may be short. */
+export async function writeFully(fh: FileHandle, data: Buffer): Promise<void> {
   let off = 0;
   while (off < data.length) {
     const { bytesWritten } = await fh.write(data, off, data.length - off);
@@ -37,21 +39,6 @@ export async function writeNewFileSynced(file: string, data: Buffer | string, mo
   }
 }
 
-/** Replaces `file` atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(file: string, data: Buffer | string, mode: number): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  let renamed = false;
-  try {
-    await writeNewFileSynced(tmp, data, mode);
-    await rename(tmp, file);
-    renamed = true;
-    await fsyncDir(dir);
-  } finally {
-    if (!renamed) await unlink(tmp).catch(() => undefined);
-  }
-}
-
 /** mkdir with `mode` (one level; the parent must exist); true when it was created, false when it existed. */
 export async function mkdirIfMissing(dir: string, mode: number): Promise<boolean> {
   try {
@@ -61,4 +48,20 @@ export async function mkdirIfMissing(dir: string, mode: number): Promise<boolean
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw e;
   }
+}
+
+/**
+ * mkdir -p one level at a time, each new directory with `mode`: Node's recursive mkdir spins
+ * forever on some paths (below /proc, for instance) instead of failing.
+ */
+export function makeDirs(dir: string, mode: number): void {
+  const missing: string[] = [];
+  let current = dir;
+  while (!fs.existsSync(current)) {
+    missing.unshift(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const d of missing) fs.mkdirSync(d, { mode });
 }
