@@ -65,3 +65,29 @@ export function makeDirs(dir: string, mode: number): void {
   }
   for (const d of missing) fs.mkdirSync(d, { mode });
 }
+
+/** How `appendDurably` ended: appended and synced, or failed (the file cut back to `durableSize` if `rolledBack`). */
+export type DurableAppendResult = { ok: true } | { ok: false; error: Error; rolledBack: boolean };
+
+/**
+ * Appends `data` to an append-only file (opened "a") and fdatasyncs it. On failure it cuts off
+ * whatever part of `data` reached the file, truncating back to `durableSize` (the acknowledged
+ * bytes) and syncing, so that later appends stay parseable; `rolledBack: false` means even that
+ * failed and the file must not be appended to again. Never throws.
+ */
+export async function appendDurably(fh: FileHandle, data: Buffer, durableSize: number): Promise<DurableAppendResult> {
+  try {
+    await writeFully(fh, data);
+    await fh.datasync();
+    return { ok: true };
+  } catch (err) {
+    const error = err as Error;
+    try {
+      await fh.truncate(durableSize);
+      await fh.sync();
+      return { ok: false, error, rolledBack: true };
+    } catch {
+      return { ok: false, error, rolledBack: false };
+    }
+  }
+}

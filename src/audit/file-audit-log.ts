@@ -3,7 +3,7 @@ import { mkdir, open, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Clock } from "../clock.js";
-import { fsyncDir, writeFully } from "../durable-fs.js";
+import { appendDurably, fsyncDir } from "../durable-fs.js";
 import { createLogger, type Logger } from "../log.js";
 import type { AuditEntry, AuditLog } from "./audit-log.types.js";
 
@@ -233,16 +233,10 @@ export class FileAuditLog implements AuditLog {
   private async writeBatch(batch: PendingRecord[]): Promise<boolean> {
     const fh = this.fh!;
     const buf = Buffer.from(batch.map((p) => p.line).join(""), "utf8");
-    try {
-      await writeFully(fh, buf);
-      await fh.datasync();
-    } catch (err) {
-      const error = err as Error;
-      try {
-        // Cut off whatever part of the batch reached the file so later appends stay parseable.
-        await fh.truncate(this.durableSize);
-        await fh.sync();
-      } catch {
+    const appended = await appendDurably(fh, buf, this.durableSize);
+    if (!appended.ok) {
+      const { error } = appended;
+      if (!appended.rolledBack) {
         this.failure = new Error(`audit log ${this.file} is unusable after a failed write: ${error.message}`, { cause: error });
       }
       this.log.error({ err: error, file: this.file, entries: batch.length }, "audit log append failed");

@@ -2,7 +2,7 @@ import { mkdir, open, readFile, unlink, type FileHandle } from "node:fs/promises
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { Low } from "lowdb";
-import { fsyncDir, writeFully } from "../durable-fs.js";
+import { appendDurably, fsyncDir, writeFully } from "../durable-fs.js";
 import { DurableJsonFile, FILE_MODE, type SnapshotData } from "./durable-json-file.js";
 import { StoreCorruptError, type Store, type StoreMutation } from "./store.js";
 
@@ -231,16 +231,10 @@ export class LowdbStore implements Store {
     }
     if (lines) {
       const buf = Buffer.from(lines, "utf8");
-      try {
-        await writeFully(journal, buf);
-        await journal.datasync();
-      } catch (err) {
-        const error = err as Error;
-        try {
-          // Cut off whatever part of the batch reached the file so later appends stay parseable.
-          await journal.truncate(this.journalSize);
-          await journal.sync();
-        } catch {
+      const appended = await appendDurably(journal, buf, this.journalSize);
+      if (!appended.ok) {
+        const { error } = appended;
+        if (!appended.rolledBack) {
           this.failure = new Error(`store journal ${this.journalFile} is unusable after a failed write: ${error.message}`, {
             cause: error,
           });
