@@ -1,17 +1,11 @@
 import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { DataType, NodeId, StatusCodes, Variant, VariantArrayType } from "node-opcua";
-import { DIRECTORY, registerOk, sampleServer } from "./helpers/directory-client.js";
+import { NodeId, StatusCodes } from "node-opcua";
+import { finishRequest, startNewKeyPairRequest } from "./helpers/certificate-client.js";
+import { registerOk, sampleServer } from "./helpers/directory-client.js";
 import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
-import { callMethod, connect, gdsNode, startTestGds, tempDir, type CallOutcome, type TestGds, type TestSession } from "./helpers/gds-harness.js";
-
-const START_NEW_KEY_PAIR_REQUEST = 154;
-const FINISH_REQUEST = 163;
-
-const str = (value: string) => new Variant({ dataType: DataType.String, value });
-const strs = (value: string[]) => new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value });
-const nid = (value: NodeId) => new Variant({ dataType: DataType.NodeId, value });
+import { connect, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
 
 interface RequestJson {
   requestId: string;
@@ -39,22 +33,10 @@ describe("gds requests against a server without auto-approval", () => {
   const at = () => ["--endpoint", endpoint];
 
   /** StartNewKeyPairRequest (default group and type, subject and host names from the record, PEM). */
-  async function startNewKeyPairRequest(applicationId: NodeId): Promise<NodeId> {
-    const r = await callMethod(admin, gdsNode(admin, DIRECTORY), gdsNode(admin, START_NEW_KEY_PAIR_REQUEST), [
-      nid(applicationId),
-      nid(NodeId.nullNodeId),
-      nid(NodeId.nullNodeId),
-      str(""),
-      strs([]),
-      str("PEM"),
-      str(""),
-    ]);
+  async function startPendingRequest(applicationId: NodeId): Promise<NodeId> {
+    const r = await startNewKeyPairRequest(admin, applicationId, { subjectName: "", domainNames: [], privateKeyFormat: "PEM", privateKeyPassword: "" });
     if (r.statusCode.isNotGood()) throw new Error(`StartNewKeyPairRequest: ${r.statusCode.name} ${r.text}`);
     return r.outputs[0].value as NodeId;
-  }
-
-  function finishRequest(applicationId: NodeId, requestId: NodeId): Promise<CallOutcome> {
-    return callMethod(admin, gdsNode(admin, DIRECTORY), gdsNode(admin, FINISH_REQUEST), [nid(applicationId), nid(requestId)]);
   }
 
   async function listRequests(...args: string[]): Promise<RequestJson[]> {
@@ -87,7 +69,7 @@ describe("gds requests against a server without auto-approval", () => {
   it("lists a pending request; approve lets FinishRequest deliver the certificate", async () => {
     const app = sampleServer();
     const applicationId = await registerOk(admin, app);
-    const requestId = await startNewKeyPairRequest(applicationId);
+    const requestId = await startPendingRequest(applicationId);
 
     const pending = listed(await listRequests(), requestId);
     expect(pending).toMatchObject({
@@ -105,14 +87,14 @@ describe("gds requests against a server without auto-approval", () => {
     expect(table.stdout).toContain(pending!.requestId);
 
     // not approved yet: the application has to keep polling
-    const early = await finishRequest(applicationId, requestId);
+    const early = await finishRequest(admin, applicationId, requestId);
     expect(early.statusCode.name).toBe("BadNothingToDo");
 
     const approve = await gds(["requests", "approve", pending!.requestId, ...at()]);
     expect(approve).toMatchObject({ code: 0, stderr: "" });
     expect(approve.stdout).toBe(`approved request ${pending!.requestId} of application ${applicationId.toString()} (state approved)\n`);
 
-    const done = await finishRequest(applicationId, requestId);
+    const done = await finishRequest(admin, applicationId, requestId);
     expect(done.statusCode.name).toBe(StatusCodes.Good.name);
     const [certificate, privateKey, issuers] = done.outputs.map((v) => v.value as unknown);
     const cert = new X509Certificate(certificate as Buffer);
@@ -129,7 +111,7 @@ describe("gds requests against a server without auto-approval", () => {
 
   it("reject (by RequestId NodeId string) makes FinishRequest answer BadRequestNotAllowed", async () => {
     const applicationId = await registerOk(admin, sampleServer());
-    const requestId = await startNewKeyPairRequest(applicationId);
+    const requestId = await startPendingRequest(applicationId);
 
     const reject = await gds(["requests", "reject", requestId.toString(), "--reason", "unknown device", "--json", ...at()]);
     expect(reject).toMatchObject({ code: 0, stderr: "" });
@@ -137,7 +119,7 @@ describe("gds requests against a server without auto-approval", () => {
     expect(rejected).toMatchObject({ applicationId: applicationId.toString(), state: "rejected", reason: "unknown device" });
     expect(listed([rejected], requestId)).toBeDefined();
 
-    const finish = await finishRequest(applicationId, requestId);
+    const finish = await finishRequest(admin, applicationId, requestId);
     expect(finish.statusCode.name).toBe("BadRequestNotAllowed");
     expect(listed(await listRequests("--state", "rejected"), requestId)).toMatchObject({ state: "rejected" });
 
@@ -165,7 +147,7 @@ describe("gds requests against a server without auto-approval", () => {
     expect((await gds(["users", "add", "watcher", "--role", "Observer", "--password-env", "OBS_PW", ...at()], env)).code).toBe(0);
 
     const applicationId = await registerOk(admin, sampleServer());
-    const requestId = await startNewKeyPairRequest(applicationId);
+    const requestId = await startPendingRequest(applicationId);
     const id = listed(await listRequests("--state", "pending"), requestId)!.requestId;
 
     const asCa = { GDS_ADMIN_USER: "caadmin", GDS_ADMIN_PASSWORD: pw.CA_PW };

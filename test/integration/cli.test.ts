@@ -2,9 +2,10 @@ import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { DataType, NodeId, StatusCodes, Variant, VariantArrayType } from "node-opcua";
-import { callMethod, connect, freePort, gdsNode, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
-import { DIRECTORY, registerOk, sampleServer } from "./helpers/directory-client.js";
+import { NodeId, StatusCodes } from "node-opcua";
+import { connect, freePort, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+import { finishRequest, startNewKeyPairRequest } from "./helpers/certificate-client.js";
+import { registerOk, sampleServer } from "./helpers/directory-client.js";
 import { assertCliBuilt, gdsCli, opensslSelfSigned } from "./helpers/gds-cli.js";
 
 describe("gds CLI against a running server", () => {
@@ -233,21 +234,9 @@ describe("gds ca import (offline)", () => {
     try {
       admin = await connect(t.endpointUrl);
       const applicationId = await registerOk(admin, sampleServer());
-      const directory = gdsNode(admin, DIRECTORY);
-      const start = await callMethod(admin, directory, gdsNode(admin, 154), [
-        new Variant({ dataType: DataType.NodeId, value: applicationId }),
-        new Variant({ dataType: DataType.NodeId, value: NodeId.nullNodeId }),
-        new Variant({ dataType: DataType.NodeId, value: NodeId.nullNodeId }),
-        new Variant({ dataType: DataType.String, value: "" }),
-        new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: [] }),
-        new Variant({ dataType: DataType.String, value: "PEM" }),
-        new Variant({ dataType: DataType.String, value: "" }),
-      ]);
+      const start = await startNewKeyPairRequest(admin, applicationId, { subjectName: "", domainNames: [], privateKeyFormat: "PEM", privateKeyPassword: "" });
       expect(start.statusCode.name).toBe(StatusCodes.Good.name);
-      const finish = await callMethod(admin, directory, gdsNode(admin, 163), [
-        new Variant({ dataType: DataType.NodeId, value: applicationId }),
-        new Variant({ dataType: DataType.NodeId, value: start.outputs[0].value as NodeId }),
-      ]);
+      const finish = await finishRequest(admin, applicationId, start.outputs[0].value as NodeId);
       expect(finish.statusCode.name).toBe(StatusCodes.Good.name);
       const issued = new X509Certificate(finish.outputs[0].value as Buffer);
       expect(issued.checkIssued(caCert)).toBe(true);

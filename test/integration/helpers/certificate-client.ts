@@ -22,23 +22,12 @@ import {
   type StatusCode,
   type UserIdentityInfo,
 } from "node-opcua";
+import { CERTIFICATE_MANAGER_METHODS } from "../../../src/opcua/install-certificate-manager.js";
+import { DIRECTORY_NODE } from "../../../src/opcua/install-directory.js";
 import { readTrustListViaSession } from "../../../src/opcua/trust-list-client.js";
 import type { DecodedTrustList } from "../../../src/opcua/trust-list-codec.js";
 import { derToPem } from "./csr.js";
 import { GDS_NAMESPACE_URI, callMethod, gdsNode, tempDir, type CallOutcome, type TestSession } from "./gds-harness.js";
-
-export const DIRECTORY = 141;
-export const CM = {
-  StartSigningRequest: 157,
-  StartNewKeyPairRequest: 154,
-  FinishRequest: 163,
-  GetCertificateGroups: 508,
-  GetTrustList: 204,
-  GetCertificateStatus: 225,
-  RevokeCertificate: 15005,
-  GetCertificates: 174,
-  CheckRevocationStatus: 177,
-} as const;
 
 /** CertificateGroup objects of the GDS (ns=GDS) and their TrustList objects. */
 export const GROUP = { DefaultApplicationGroup: 615, DefaultHttpsGroup: 649, DefaultUserTokenGroup: 683 } as const;
@@ -52,8 +41,8 @@ const str = (value: string | null) => new Variant({ dataType: DataType.String, v
 const strArr = (value: string[] | null) => new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value });
 const bytes = (value: Buffer | null) => new Variant({ dataType: DataType.ByteString, value });
 
-function call(s: TestSession, method: keyof typeof CM, args: Variant[]): Promise<CallOutcome> {
-  return callMethod(s, gdsNode(s, DIRECTORY), gdsNode(s, CM[method]), args);
+function call(s: TestSession, method: keyof typeof CERTIFICATE_MANAGER_METHODS, args: Variant[]): Promise<CallOutcome> {
+  return callMethod(s, gdsNode(s, DIRECTORY_NODE), gdsNode(s, CERTIFICATE_MANAGER_METHODS[method]), args);
 }
 
 /** A group: a GROUP name (→ ns=GDS NodeId), a NodeId, or null (the server's default). */

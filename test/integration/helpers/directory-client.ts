@@ -1,16 +1,6 @@
 import { DataType, LocalizedText, NodeId, Variant, VariantArrayType, type ExtensionObject } from "node-opcua";
+import { DIRECTORY_METHODS as M, DIRECTORY_NODE } from "../../../src/opcua/install-directory.js";
 import { callMethod, gdsNode, type CallOutcome, type TestSession } from "./gds-harness.js";
-
-export const DIRECTORY = 141;
-export const M = {
-  FindApplications: 143,
-  RegisterApplication: 146,
-  UpdateApplication: 200,
-  UnregisterApplication: 149,
-  GetApplication: 216,
-  QueryApplications: 992,
-  QueryServers: 151,
-} as const;
 
 export interface AppFields {
   applicationId?: NodeId;
@@ -49,7 +39,7 @@ export async function record(s: TestSession, f: AppFields): Promise<ExtensionObj
   });
 }
 
-const dir = (s: TestSession) => gdsNode(s, DIRECTORY);
+const dir = (s: TestSession) => gdsNode(s, DIRECTORY_NODE);
 const str = (value: string | null) => new Variant({ dataType: DataType.String, value });
 const u32 = (value: number) => new Variant({ dataType: DataType.UInt32, value });
 const strArr = (value: string[] | null) => new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value });
