@@ -1,9 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { AddressSpace, generateAddressSpace, NodeId, nodesets, StatusCodes, type Variant } from "node-opcua";
 import type { AuditEntry, AuditEventName } from "../../src/audit/audit-log.types.js";
 import { AUDIT_LOG_FILE_NAME, FileAuditLog, readAuditLogFile, REDACTED } from "../../src/audit/file-audit-log.js";
@@ -11,6 +9,7 @@ import type { Clock } from "../../src/clock.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { describeAuditEvent, raiseAuditEvents } from "../../src/opcua/audit-events.js";
 import { GDS_NAMESPACE_URI } from "../../src/users/roles.js";
+import { compiledModuleUrl, runAndKill } from "./helpers/kill-nine.js";
 
 let dir: string;
 let logs: FileAuditLog[];
@@ -277,32 +276,6 @@ describe("FileAuditLog", () => {
 });
 
 describe("FileAuditLog under kill -9", () => {
-  const repo = process.cwd();
-  const compiled = path.join(repo, "dist/src/audit/file-audit-log.js");
-
-  /** The child runs plain node on the build output; recompile if dist is missing or stale. */
-  function ensureCompiled(): void {
-    const sources = ["audit/file-audit-log", "audit/audit-log.types", "log", "clock", "store/durable-json-file", "store/store"];
-    const stale = sources.some((n) => {
-      const out = path.join(repo, "dist/src", `${n}.js`);
-      const src = path.join(repo, "src", `${n}.ts`);
-      return !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
-    });
-    if (!stale) return;
-    const tsc = path.join(repo, "node_modules/typescript/bin/tsc");
-    const r = spawnSync(
-      process.execPath,
-      [
-        tsc,
-        ...["--ignoreConfig", "--outDir", "dist", "--rootDir", ".", "--module", "nodenext", "--moduleResolution", "nodenext"],
-        ...["--target", "ES2022", "--strict", "--skipLibCheck", "--sourceMap", "--types", "node"],
-        "src/audit/file-audit-log.ts",
-      ],
-      { cwd: repo, encoding: "utf8" },
-    );
-    if (r.status !== 0) throw new Error(`compiling the audit log failed: ${r.stdout}${r.stderr}`);
-  }
-
   const childScript = `
 const [, , modUrl, dataDir, prefix] = process.argv;
 const { FileAuditLog } = await import(modUrl);
@@ -320,43 +293,13 @@ async function writer(w) {
 await Promise.all([0, 1, 2, 3].map(writer));
 `;
 
-  function runAndKill(script: string, prefix: string, afterMs: number): Promise<string[]> {
-    return new Promise((resolve, reject) => {
-      const env = { ...process.env };
-      delete env.NODE_OPTIONS;
-      const child = spawn(process.execPath, [script, pathToFileURL(compiled).href, dataDir(), prefix], {
-        cwd: repo,
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let out = "";
-      let err = "";
-      let timer: NodeJS.Timeout | undefined;
-      child.stdout.setEncoding("utf8");
-      child.stderr.setEncoding("utf8");
-      child.stdout.on("data", (chunk: string) => {
-        out += chunk;
-        if (!timer && out.startsWith("ready\n")) timer = setTimeout(() => child.kill("SIGKILL"), afterMs);
-      });
-      child.stderr.on("data", (chunk: string) => (err += chunk));
-      child.on("error", reject);
-      child.on("close", (code, signal) => {
-        if (timer) clearTimeout(timer);
-        if (signal !== "SIGKILL") return reject(new Error(`child exited ${code}/${signal}: ${err}`));
-        const lines = out.split("\n");
-        lines.pop(); // an incomplete last line is not an acknowledgement
-        resolve(lines.filter((l) => l !== "ready"));
-      });
-    });
-  }
-
   it("keeps every acknowledged record after SIGKILL, and the log stays readable and appendable", async () => {
-    ensureCompiled();
+    const moduleUrl = compiledModuleUrl("audit/file-audit-log", ["audit/audit-log.types", "log", "clock", "durable-fs"]);
     const script = path.join(dir, "writer.mjs");
     fs.writeFileSync(script, childScript);
     const acked: string[] = [];
     for (const [round, ms] of [120, 250, 400].entries()) {
-      const got = await runAndKill(script, `r${round}`, ms);
+      const got = await runAndKill(script, [moduleUrl, dataDir(), `r${round}`], ms);
       expect(got.length).toBeGreaterThan(10);
       acked.push(...got);
 

@@ -1,11 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "@jest/globals";
-import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { LowdbStore, type LowdbStoreOptions } from "../../src/store/lowdb-store.js";
 import { StoreCorruptError, type StoreMutation } from "../../src/store/store.js";
+import { compiledModuleUrl, runAndKill } from "./helpers/kill-nine.js";
 
 let dir: string;
 let stores: LowdbStore[];
@@ -417,32 +416,6 @@ describe("LowdbStore crash recovery", () => {
 });
 
 describe("LowdbStore under kill -9", () => {
-  const repo = process.cwd();
-  const compiled = path.join(repo, "dist/src/store/lowdb-store.js");
-
-  /** The child runs plain node on the build output; rebuild the store files if dist is missing or stale. */
-  function ensureCompiled(): void {
-    const names = ["lowdb-store", "durable-json-file", "store"];
-    const stale = names.some((n) => {
-      const out = path.join(repo, "dist/src/store", `${n}.js`);
-      const src = path.join(repo, "src/store", `${n}.ts`);
-      return !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
-    });
-    if (!stale) return;
-    const tsc = path.join(repo, "node_modules/typescript/bin/tsc");
-    const r = spawnSync(
-      process.execPath,
-      [
-        tsc,
-        ...["--ignoreConfig", "--outDir", "dist", "--rootDir", ".", "--module", "nodenext", "--moduleResolution", "nodenext"],
-        ...["--target", "ES2022", "--strict", "--skipLibCheck", "--sourceMap", "--types", "node"],
-        "src/store/lowdb-store.ts",
-      ],
-      { cwd: repo, encoding: "utf8" },
-    );
-    if (r.status !== 0) throw new Error(`compiling the store failed: ${r.stdout}${r.stderr}`);
-  }
-
   const childScript = `
 const [, , modUrl, dataDir, prefix] = process.argv;
 const { LowdbStore } = await import(modUrl);
@@ -464,43 +437,13 @@ async function writer(w) {
 await Promise.all([0, 1, 2, 3].map(writer));
 `;
 
-  function runAndKill(script: string, prefix: string, afterMs: number): Promise<string[]> {
-    return new Promise((resolve, reject) => {
-      const env = { ...process.env };
-      delete env.NODE_OPTIONS;
-      const child = spawn(process.execPath, [script, pathToFileURL(compiled).href, dataDir(), prefix], {
-        cwd: repo,
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let out = "";
-      let err = "";
-      let timer: NodeJS.Timeout | undefined;
-      child.stdout.setEncoding("utf8");
-      child.stderr.setEncoding("utf8");
-      child.stdout.on("data", (chunk: string) => {
-        out += chunk;
-        if (!timer && out.startsWith("ready\n")) timer = setTimeout(() => child.kill("SIGKILL"), afterMs);
-      });
-      child.stderr.on("data", (chunk: string) => (err += chunk));
-      child.on("error", reject);
-      child.on("close", (code, signal) => {
-        if (timer) clearTimeout(timer);
-        if (signal !== "SIGKILL") return reject(new Error(`child exited ${code}/${signal}: ${err}`));
-        const lines = out.split("\n");
-        lines.pop(); // an incomplete last line is not an acknowledgement
-        resolve(lines.filter((l) => l !== "ready"));
-      });
-    });
-  }
-
   it("keeps every acknowledged commit after SIGKILL", async () => {
-    ensureCompiled();
+    const moduleUrl = compiledModuleUrl("store/lowdb-store", ["store/durable-json-file", "store/store", "durable-fs"]);
     const script = path.join(dir, "writer.mjs");
     fs.writeFileSync(script, childScript);
     const acked: string[] = [];
     for (const [round, ms] of [150, 300, 450].entries()) {
-      const got = await runAndKill(script, `r${round}`, ms);
+      const got = await runAndKill(script, [moduleUrl, dataDir(), `r${round}`], ms);
       expect(got.length).toBeGreaterThan(10);
       acked.push(...got);
 
