@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -16,14 +15,11 @@ import {
   MessageSecurityMode,
   NodeId,
   OPCUACertificateManager,
-  OPCUAClient,
   OPCUAServer,
   SecurityPolicy,
-  UserTokenType,
   Variant,
   VariantArrayType,
   nodesets,
-  type ClientSession,
   type StatusCode,
 } from "node-opcua";
 import type { CertificateGroupName } from "../../src/ca/certificate-types.js";
@@ -33,8 +29,8 @@ import type { CallContext } from "../../src/opcua/method-handler.js";
 import { encodeTrustList, encodedTrustListSize } from "../../src/opcua/trust-list-codec.js";
 import { readTrustListViaSession, writeTrustListViaSession, TrustListCallError } from "../../src/opcua/trust-list-client.js";
 import { installTrustListFile, type TrustListFileBinding, type TrustListSource } from "../../src/opcua/trust-list-file.js";
+import { GDS_NAMESPACE_URI, connect as connectTo, freePort, gdsNode, type TestSession } from "./helpers/gds-harness.js";
 
-const GDS_NAMESPACE_URI = "http://opcfoundation.org/UA/GDS/";
 const ADMIN = { userName: "admin", password: "trust-list-admin-pw" };
 const READER = { userName: "reader", password: "trust-list-reader-pw" };
 
@@ -94,65 +90,27 @@ class MemorySource implements TrustListSource {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Conn {
-  session: ClientSession;
-  ns: number;
-  close(): Promise<void>;
-}
-
 const fakeDer = (n: number, len = 40) => Buffer.concat([Buffer.from([0x30, 0x82]), crypto.createHash("sha256").update(String(n)).digest(), Buffer.alloc(len)]);
 
 describe("TrustList file objects (bare server, in-memory source)", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gds-trustlist-"));
-  const clientPki = path.join(os.tmpdir(), "opcua-gds-test-client-pki-trustlist");
   let server: OPCUAServer;
   let serverPki: OPCUACertificateManager;
   let endpointUrl: string;
   const source = new MemorySource();
   let clock = Date.now();
   const bindings: TrustListFileBinding[] = [];
-  const conns: Conn[] = [];
+  const conns: TestSession[] = [];
 
-  async function connect(user: { userName: string; password: string }): Promise<Conn> {
-    const clientCertificateManager = new OPCUACertificateManager({ rootFolder: clientPki, automaticallyAcceptUnknownCertificate: true });
-    const client = OPCUAClient.create({
-      applicationName: "trust-list-test",
-      applicationUri: "urn:opcua-gds-test-client:trustlist",
-      securityMode: MessageSecurityMode.Sign,
-      securityPolicy: SecurityPolicy.Basic256Sha256,
-      endpointMustExist: false,
-      connectionStrategy: { maxRetry: 1, initialDelay: 100, maxDelay: 200 },
-      clientCertificateManager,
-    });
-    await client.connect(endpointUrl);
-    const session = await client.createSession({ type: UserTokenType.UserName, userName: user.userName, password: user.password });
-    const ns = ((await session.readNamespaceArray()) as string[]).indexOf(GDS_NAMESPACE_URI);
-    const conn: Conn = {
-      session,
-      ns,
-      async close() {
-        await session.close().catch(() => undefined);
-        await client.disconnect();
-        await clientCertificateManager.dispose();
-      },
-    };
+  /** A session over Sign as `user`, closed after all tests. */
+  async function connect(user: { userName: string; password: string }): Promise<TestSession> {
+    const conn = await connectTo(endpointUrl, { securityMode: MessageSecurityMode.Sign, user, pkiName: "trustlist" });
     conns.push(conn);
     return conn;
   }
 
-  const id = (c: Conn, n: number) => new NodeId(NodeId.NodeIdType.NUMERIC, n, c.ns);
-  async function call(c: Conn, method: number, inputs: Variant[], object = TL): Promise<{ statusCode: StatusCode; outputs: Variant[] }> {
+  const id = gdsNode;
+  async function call(c: TestSession, method: number, inputs: Variant[], object = TL): Promise<{ statusCode: StatusCode; outputs: Variant[] }> {
     const r = await c.session.call({ objectId: id(c, object), methodId: id(c, method), inputArguments: inputs });
     return { statusCode: r.statusCode, outputs: r.outputArguments ?? [] };
   }
@@ -161,12 +119,12 @@ describe("TrustList file objects (bare server, in-memory source)", () => {
   const i32 = (value: number) => new Variant({ dataType: DataType.Int32, value });
   const bytes = (value: Buffer) => new Variant({ dataType: DataType.ByteString, value });
   const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
-  async function openOk(c: Conn, mode: number): Promise<number> {
+  async function openOk(c: TestSession, mode: number): Promise<number> {
     const r = await call(c, M.Open, [byte(mode)]);
     expect(r.statusCode.name).toBe("Good");
     return r.outputs[0].value as number;
   }
-  async function readProp(c: Conn, object: number, name: string): Promise<unknown> {
+  async function readProp(c: TestSession, object: number, name: string): Promise<unknown> {
     const r = await c.session.translateBrowsePath({ startingNode: id(c, object), relativePath: { elements: [{ targetName: { name, namespaceIndex: 0 } }] } });
     const target = r.targets?.[0]?.targetId as NodeId;
     const dv = await c.session.read({ nodeId: target, attributeId: AttributeIds.Value });
