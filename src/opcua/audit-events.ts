@@ -11,6 +11,9 @@ import {
 import type { AuditEntry, AuditEventName, AuditLog } from "../audit/audit-log.types.js";
 import { CERTIFICATE_TYPES, type CertificateGroupName, type CertificateTypeName } from "../ca/certificate-types.js";
 import type { Logger } from "../log.js";
+import { GROUP_NODES } from "./certificate-nodes.js";
+import { CERTIFICATE_MANAGER_METHODS } from "./install-certificate-manager.js";
+import { DIRECTORY_METHODS } from "./install-directory.js";
 
 /** Event types of the GDS nodeset (ns=GDS), OPC 10000-12 §6.5.12 and §7.9.12–14. */
 export const GDS_AUDIT_EVENT_TYPES = {
@@ -20,19 +23,12 @@ export const GDS_AUDIT_EVENT_TYPES = {
   CertificateRevokedAuditEventType: 27,
 } as const;
 
-/** The CertificateGroup objects (ns=GDS) below Directory/CertificateGroups, and their TrustList objects. */
-export const CERTIFICATE_GROUP_NODES: Record<CertificateGroupName, { group: number; trustList: number }> = {
-  DefaultApplicationGroup: { group: 615, trustList: 616 },
-  DefaultHttpsGroup: { group: 649, trustList: 650 },
-  DefaultUserTokenGroup: { group: 683, trustList: 684 },
-};
-
 /** The Directory methods (ns=GDS) whose calls the events describe, where the audit entry names one unambiguously. */
 const METHOD_IDS = {
-  RegisterApplication: 146,
-  UpdateApplication: 200,
-  UnregisterApplication: 149,
-  FinishRequest: 163,
+  RegisterApplication: DIRECTORY_METHODS.RegisterApplication,
+  UpdateApplication: DIRECTORY_METHODS.UpdateApplication,
+  UnregisterApplication: DIRECTORY_METHODS.UnregisterApplication,
+  FinishRequest: CERTIFICATE_MANAGER_METHODS.FinishRequest,
 } as const;
 
 const SEVERITY_SUCCESS = 100;
@@ -157,7 +153,7 @@ export function describeAuditEvent(entry: AuditEntry, ctx: { gdsNamespace: numbe
     case "trustList": {
       // OPC 10000-12 §7.8.2.13 (ns0): TrustListId is the TrustList object of the group that changed.
       eventTypeId = new NodeId(NodeId.NodeIdType.NUMERIC, ObjectTypeIds.TrustListUpdatedAuditEventType, 0);
-      const nodes = entry.group ? CERTIFICATE_GROUP_NODES[entry.group as CertificateGroupName] : undefined;
+      const nodes = entry.group ? GROUP_NODES[entry.group as CertificateGroupName] : undefined;
       data.trustListId = { dataType: DataType.NodeId, value: nodes ? gds(nodes.trustList) : NodeId.nullNodeId };
       break;
     }
@@ -169,7 +165,7 @@ export function describeAuditEvent(entry: AuditEntry, ctx: { gdsNamespace: numbe
 }
 
 function groupNodeId(group: string | undefined, gds: (id: number) => NodeId): NodeId {
-  const nodes = group ? CERTIFICATE_GROUP_NODES[group as CertificateGroupName] : undefined;
+  const nodes = group ? GROUP_NODES[group as CertificateGroupName] : undefined;
   return nodes ? gds(nodes.group) : NodeId.nullNodeId;
 }
 
