@@ -5,27 +5,16 @@ import path from "node:path";
 import { AddressSpace, generateAddressSpace, NodeId, nodesets, StatusCodes, type Variant } from "node-opcua";
 import type { AuditEntry, AuditEventName } from "../../src/audit/audit-log.types.js";
 import { AUDIT_LOG_FILE_NAME, FileAuditLog, readAuditLogFile, REDACTED } from "../../src/audit/file-audit-log.js";
-import type { Clock } from "../../src/clock.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { describeAuditEvent, raiseAuditEvents } from "../../src/opcua/audit-events.js";
 import { GDS_NAMESPACE_URI } from "../../src/users/roles.js";
 import { compiledModuleUrl, runAndKill } from "./helpers/kill-nine.js";
+import { ManualClock } from "./helpers/manual-clock.js";
 
 let dir: string;
 let logs: FileAuditLog[];
 let logLines: Array<Record<string, unknown>>;
 let logger: Logger;
-
-/** A clock the test moves by hand. */
-class ManualClock implements Clock {
-  constructor(private t: number) {}
-  now(): Date {
-    return new Date(this.t);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 const T0 = Date.parse("2025-03-01T10:00:00.000Z");
 let clock: ManualClock;

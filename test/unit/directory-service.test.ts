@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from "@jest/globals";
-import type { Clock } from "../../src/clock.js";
 import type { ApplicationRecord } from "../../src/directory/application-record.js";
 import {
   APPLICATIONS_COLLECTION,
@@ -11,16 +10,7 @@ import type { QueryApplicationsRequest, QueryServersRequest } from "../../src/di
 import { GdsError, type GdsStatusName } from "../../src/errors.js";
 import { MemoryStore } from "./helpers/memory-store.js";
 import { rejectsGdsError, throwsGdsError } from "./helpers/gds-error.js";
-
-class TestClock implements Clock {
-  constructor(private t: number) {}
-  now(): Date {
-    return new Date(this.t);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
+import { ManualClock } from "./helpers/manual-clock.js";
 
 const RESET_TIME = new Date("2026-01-01T00:00:00.000Z");
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -75,7 +65,7 @@ const rejectsWith = (p: Promise<unknown>, status: GdsStatusName, fragment?: stri
 const throwsWith = (fn: () => unknown, status: GdsStatusName, fragment?: string) => throwsGdsError(fn, status, ...(fragment ? [fragment] : []));
 
 let store: MemoryStore;
-let clock: TestClock;
+let clock: ManualClock;
 let dir: DirectoryService;
 
 async function newDirectory(): Promise<DirectoryService> {
@@ -86,7 +76,7 @@ async function newDirectory(): Promise<DirectoryService> {
 
 beforeEach(async () => {
   store = new MemoryStore();
-  clock = new TestClock(Date.parse("2026-03-01T10:00:00.000Z"));
+  clock = new ManualClock(Date.parse("2026-03-01T10:00:00.000Z"));
   dir = await newDirectory();
 });
 
