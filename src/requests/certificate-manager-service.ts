@@ -120,6 +120,10 @@ export class CertificateManagerService {
 
   /** StartSigningRequest: the application keeps its key and sends a PKCS#10 CSR. */
   async startSigningRequest(input: StartSigningRequestInput): Promise<RequestRecord> {
+    return this.auditRefusedStart(input, "signing request (CSR)", () => this.startSigning(input));
+  }
+
+  private async startSigning(input: StartSigningRequestInput): Promise<RequestRecord> {
     const app = this.opts.directory.get(input.applicationId);
     const { group, type } = resolveGroupAndType(input.group, input.type);
     const csr = await parseAndVerifyCsr(input.csrDer);
@@ -148,6 +152,10 @@ export class CertificateManagerService {
 
   /** StartNewKeyPairRequest: the GDS makes the key; it is delivered once, as PEM or PFX. */
   async startNewKeyPairRequest(input: StartNewKeyPairRequestInput): Promise<RequestRecord> {
+    return this.auditRefusedStart(input, "new key pair", () => this.startNewKeyPair(input));
+  }
+
+  private async startNewKeyPair(input: StartNewKeyPairRequestInput): Promise<RequestRecord> {
     const app = this.opts.directory.get(input.applicationId);
     const { group, type } = resolveGroupAndType(input.group, input.type);
     const format = parsePrivateKeyFormat(input.privateKeyFormat);
@@ -381,6 +389,28 @@ export class CertificateManagerService {
   }
 
   // --- internals ------------------------------------------------------------------------------
+
+  /** Part 12 audits CertificateRequested for refused requests too (outcome = the status). */
+  private async auditRefusedStart(
+    input: { applicationId: string; group?: CertificateGroupName; type?: CertificateTypeName; actor: Actor },
+    what: string,
+    start: () => Promise<RequestRecord>,
+  ): Promise<RequestRecord> {
+    try {
+      return await start();
+    } catch (err) {
+      await this.opts.audit.record({
+        event: "CertificateRequested",
+        actor: input.actor,
+        outcome: err instanceof GdsError ? err.statusName : "BadInternalError",
+        applicationId: input.applicationId,
+        group: input.group,
+        certificateType: input.type,
+        detail: `${what} refused: ${err instanceof GdsError ? err.message.slice(0, 300) : "internal error"}`,
+      });
+      throw err;
+    }
+  }
 
   private async createRequest(
     app: ApplicationRecord,

@@ -971,9 +971,12 @@ describe("store failures", () => {
     await ctx.cm.revokeCertificate(app.applicationId, certificate, "ca-admin");
     expect(ctx.cm.checkRevocationStatus(certificate).status).toBe("BadCertificateRevoked");
     expect(ctx.cm.trustLists.crlInfo("DefaultApplicationGroup").crlNumber).toBe(crl.crlNumber + 1);
-    const audited = (await ctx.audit.read()).map((e) => e.event);
+    const entries = await ctx.audit.read();
+    const audited = entries.filter((e) => e.outcome === "Good").map((e) => e.event);
     expect(audited.filter((e) => e === "CertificateRevoked")).toHaveLength(1);
     expect(audited.filter((e) => e === "CertificateRequested")).toHaveLength(1);
+    // The Start whose commit failed is audited as a refused request (Part 12 audits failures too).
+    expect(entries.filter((e) => e.event === "CertificateRequested" && e.outcome !== "Good")).toHaveLength(1);
   });
 });
 
@@ -1134,6 +1137,22 @@ describe("audit", () => {
     expect(delivered.map((e) => [e.outcome, e.actor])).toEqual([
       ["BadInvalidArgument", "app:other"],
       ["BadRequestNotAllowed", "app:a"],
+    ]);
+  });
+
+  it("a refused Start is audited as CertificateRequested with its status and the caller", async () => {
+    const ctx = await build({});
+    const app = await register(ctx, "audit-start");
+    const foreign = (await makeCsr({ uris: ["urn:somebody:else"] })).der;
+    await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: foreign, actor: "mallory" }), "BadCertificateUriInvalid");
+    await rejectsGdsError(
+      ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, subjectName: "", domainNames: [], privateKeyFormat: "JKS", privateKeyPassword: "", actor: "mallory" }),
+      "BadInvalidArgument",
+    );
+    const requested = (await ctx.audit.read()).filter((e) => e.event === "CertificateRequested");
+    expect(requested.map((e) => [e.outcome, e.actor, e.applicationId])).toEqual([
+      ["BadCertificateUriInvalid", "mallory", app.applicationId],
+      ["BadInvalidArgument", "mallory", app.applicationId],
     ]);
   });
 
