@@ -7,13 +7,15 @@
 //  4. RSS of the GDS process with 10,000 registered
 //  5. the store's own commit benchmark (scripts/bench/store-bench.ts)
 //  6. issue 3: CSR-signing throughput of our CA backend (scripts/bench/ca-bench.ts)
-// `npm run bench -- ca` (or any of cold, directory, store, ca) runs only the named sections.
+//  7. issue 3: pull onboarding, devices/s vs a bare server's session churn (scripts/bench/onboarding-bench.ts)
+// `npm run bench -- ca` (or any of cold, directory, store, ca, onboarding) runs only the named sections.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BenchClient, type BenchApp } from "./bench-client.js";
 import { benchCa } from "./ca-bench.js";
+import { benchOnboarding } from "./onboarding-bench.js";
 import { cleanupAll, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
@@ -317,7 +319,19 @@ async function caBench(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ["cold", "directory", "store", "ca"];
+// 7. Pull onboarding (issue 3)
+
+async function onboardingBench(): Promise<void> {
+  const r = await benchOnboarding(progress);
+  out();
+  out("7. Pull onboarding (scripts/bench/onboarding-bench.ts)");
+  for (const l of r.lines) out(`   ${l}`);
+  summary.push(...r.targets);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const SECTIONS = ["cold", "directory", "store", "ca", "onboarding"];
 const only = process.argv.slice(2);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown bench section "${s}" (sections: ${SECTIONS.join(", ")})`);
 const want = (section: string) => only.length === 0 || only.includes(section);
@@ -330,7 +344,7 @@ function machine(): string {
 }
 
 async function main(): Promise<void> {
-  if ((want("cold") || want("directory")) && (!fs.existsSync(GDS_CLI) || !fs.existsSync(BARE_SERVER))) {
+  if ((want("cold") || want("directory") || want("onboarding")) && (!fs.existsSync(GDS_CLI) || !fs.existsSync(BARE_SERVER))) {
     throw new Error(`${GDS_CLI} or ${BARE_SERVER} is missing: run \`npm run build\` first`);
   }
   const started = performance.now();
@@ -353,6 +367,10 @@ async function main(): Promise<void> {
   if (want("ca")) {
     progress("6/6 CA: CSR signing");
     await caBench();
+  }
+  if (want("onboarding")) {
+    progress("7/7 pull onboarding");
+    await onboardingBench();
   }
 
   out();
