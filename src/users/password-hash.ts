@@ -1,7 +1,28 @@
 import crypto from "node:crypto";
 import { promisify } from "node:util";
 
-const scrypt = promisify(crypto.scrypt) as (pw: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
+const scryptRaw = promisify(crypto.scrypt) as (pw: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
+
+/**
+ * At most two scrypt computations at once: libuv's pool has four threads, shared with fsync and
+ * the CA's signatures; a burst of logins must not hold all four and stall acknowledged writes.
+ */
+const MAX_CONCURRENT_SCRYPT = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function scrypt(pw: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, opts: crypto.ScryptOptions): Promise<Buffer> {
+  if (running >= MAX_CONCURRENT_SCRYPT) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await scryptRaw(pw, salt, keylen, opts);
+  } finally {
+    // Hand the slot straight to the next waiter (running stays the same), or free it.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
 
 // N=2^15, r=8, p=1: ~50 ms on these machines, 32 MiB of memory; runs in libuv's thread pool,
 // so it does not block other sessions.

@@ -3,6 +3,7 @@ import { GdsError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "./password-hash.js";
 import { findRole } from "./roles.js";
+import { VerifiedPasswordCache } from "./verified-password-cache.js";
 
 const COLLECTION = "users";
 const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -26,8 +27,11 @@ export interface UserInfo {
 export class UserService {
   private readonly users = new Map<string, StoredUser>();
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly verified: VerifiedPasswordCache;
 
-  constructor(private readonly opts: { store: Store; clock: Clock }) {}
+  constructor(private readonly opts: { store: Store; clock: Clock }) {
+    this.verified = new VerifiedPasswordCache(opts.clock);
+  }
 
   async init(): Promise<void> {
     for (const u of await this.opts.store.values<StoredUser>(COLLECTION)) this.users.set(u.name, u);
@@ -49,8 +53,13 @@ export class UserService {
   async verify(name: string, password: string): Promise<boolean> {
     if (typeof name !== "string" || typeof password !== "string" || password.length > MAX_PASSWORD) return false;
     const user = this.users.get(name);
+    if (user && this.verified.matches(name, password, user.passwordHash)) return true;
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-    return ok && user !== undefined;
+    // The user may have been removed or changed while scrypt ran: judge against what is there now.
+    const current = this.users.get(name);
+    if (!ok || !user || current?.passwordHash !== user.passwordHash) return false;
+    this.verified.remember(name, password, user.passwordHash);
+    return true;
   }
 
   add(name: string, roles: string[], password: string): Promise<UserInfo> {
@@ -85,6 +94,7 @@ export class UserService {
       }
       await this.opts.store.commit([{ collection: COLLECTION, key: name, value: null }]);
       this.users.delete(name);
+      this.verified.forget(name);
     });
   }
 
