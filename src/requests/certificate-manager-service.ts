@@ -418,7 +418,7 @@ export class CertificateManagerService {
     fields: Pick<StoredRequest, "kind" | "group" | "type" | "subject" | "csr" | "dnsNames" | "ipAddresses" | "privateKeyFormat" | "sealedPassword">,
     requestId = randomUUID(),
   ): Promise<RequestRecord> {
-    return this.exclusive(async () => {
+    const request = await this.exclusive(async () => {
       if (this.retired.has(app.applicationId)) throw new GdsError("BadNotFound", `application ${app.applicationId} has been unregistered`);
       this.opts.directory.get(app.applicationId);
       const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved")).length;
@@ -438,24 +438,27 @@ export class CertificateManagerService {
       };
       await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: requestId, value: request }]);
       this.requests.set(requestId, request);
-      await this.opts.audit.record({
-        event: "CertificateRequested",
-        actor,
-        outcome: "Good",
-        applicationId: app.applicationId,
-        applicationUri: app.applicationUri,
-        requestId,
-        group: request.group,
-        certificateType: request.type,
-        detail: `${request.kind === "signing" ? "signing request (CSR)" : `new key pair (${request.privateKeyFormat})`} for ${request.subject}; ${auto ? "approved automatically" : "waiting for approval"}`,
-      });
-      this.opts.log.info({ requestId, applicationId: app.applicationId, kind: request.kind, group: request.group, type: request.type, state: request.state, user: actor }, "certificate requested");
-      return publicRequest(request);
+      return request;
     });
+    // Outside the mutex: the audit log's fsync need not hold up the next request (it group-commits).
+    const auto = request.decidedBy === "auto-approve";
+    await this.opts.audit.record({
+      event: "CertificateRequested",
+      actor,
+      outcome: "Good",
+      applicationId: app.applicationId,
+      applicationUri: app.applicationUri,
+      requestId,
+      group: request.group,
+      certificateType: request.type,
+      detail: `${request.kind === "signing" ? "signing request (CSR)" : `new key pair (${request.privateKeyFormat})`} for ${request.subject}; ${auto ? "approved automatically" : "waiting for approval"}`,
+    });
+    this.opts.log.info({ requestId, applicationId: app.applicationId, kind: request.kind, group: request.group, type: request.type, state: request.state, user: actor }, "certificate requested");
+    return publicRequest(request);
   }
 
   private async decide(requestId: string, actor: Actor, state: "approved" | "rejected", reason?: string): Promise<RequestRecord> {
-    return this.exclusive(async () => {
+    const decided = await this.exclusive(async () => {
       const request = this.requests.get(normaliseId(requestId));
       if (!request) throw new GdsError("BadNotFound", `no certificate request ${requestId}`);
       const allowed = state === "approved" ? request.state === "pending" : request.state === "pending" || request.state === "approved";
@@ -464,19 +467,21 @@ export class CertificateManagerService {
       if (state === "rejected") delete next.sealedPassword;
       await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: next }]);
       this.requests.set(request.requestId, next);
-      await this.opts.audit.record({
-        event: state === "approved" ? "RequestApproved" : "RequestRejected",
-        actor,
-        outcome: "Good",
-        applicationId: request.applicationId,
-        requestId: request.requestId,
-        group: request.group,
-        certificateType: request.type,
-        detail: reason ? reason.slice(0, 200) : undefined,
-      });
-      this.opts.log.info({ requestId: request.requestId, applicationId: request.applicationId, user: actor }, `certificate request ${state}`);
-      return publicRequest(next);
+      return { request, next };
     });
+    const { request, next } = decided;
+    await this.opts.audit.record({
+      event: state === "approved" ? "RequestApproved" : "RequestRejected",
+      actor,
+      outcome: "Good",
+      applicationId: request.applicationId,
+      requestId: request.requestId,
+      group: request.group,
+      certificateType: request.type,
+      detail: reason ? reason.slice(0, 200) : undefined,
+    });
+    this.opts.log.info({ requestId: request.requestId, applicationId: request.applicationId, user: actor }, `certificate request ${state}`);
+    return publicRequest(next);
   }
 
   /** Signs (and for a key pair, generates) outside the mutex; records under it. */
