@@ -36,10 +36,11 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
   const releaseLock = acquireDataDirLock(config.dataDir);
   let store: LowdbStore | undefined;
   let audit: FileAuditLog | undefined;
-  let certificates: CertificateManagerService | undefined;
+  let certificatesReady: Promise<CertificateManagerService> | undefined;
   try {
     store = new LowdbStore({ dir: config.dataDir });
     await store.open();
+    const openStore = store;
     audit = await FileAuditLog.open({ dataDir: config.dataDir, clock, log });
     const directory = new DirectoryService({ store, clock, counterResetTime: store.createdAt, audit });
     await directory.init();
@@ -56,33 +57,41 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       log,
       importOnFirstStart: config.caCertFile && config.caKeyFile ? { certFile: config.caCertFile, keyFile: config.caKeyFile } : undefined,
     });
-    const caResult = await ca.initialize();
-    for (const group of caResult.created) {
-      const info = ca.info(group);
-      await audit.record({ event: "CaCreated", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, valid until ${info.notAfter.toISOString()}` });
-      log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA created");
-    }
-    for (const group of caResult.imported) {
-      const info = ca.info(group);
-      await audit.record({ event: "CaImported", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, from GDS_CA_CERT_FILE/GDS_CA_KEY_FILE` });
-      log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA imported");
-    }
-    certificates = new CertificateManagerService({
-      store,
-      clock,
-      ca,
-      directory,
-      audit,
-      secrets: SecretBox.open(config.dataDir),
-      log,
-      autoApprove: config.autoApprove,
-      certLifetimeMs: config.certLifetimeMs,
-      renewBeforeMs: config.renewBeforeMs,
-      crlLifetimeMs: config.crlLifetimeMs,
-    });
-    await certificates.init();
+    // Runs beside the endpoint's start-up: on a first start the CA keys are made in the thread
+    // pool while the main thread loads the nodesets.
+    const openAudit = audit;
+    certificatesReady = (async () => {
+      const caResult = await ca.initialize();
+      for (const group of caResult.created) {
+        const info = ca.info(group);
+        await openAudit.record({ event: "CaCreated", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, valid until ${info.notAfter.toISOString()}` });
+        log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA created");
+      }
+      for (const group of caResult.imported) {
+        const info = ca.info(group);
+        await openAudit.record({ event: "CaImported", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, from GDS_CA_CERT_FILE/GDS_CA_KEY_FILE` });
+        log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA imported");
+      }
+      const service = new CertificateManagerService({
+        store: openStore,
+        clock,
+        ca,
+        directory,
+        audit: openAudit,
+        secrets: SecretBox.open(config.dataDir),
+        log,
+        autoApprove: config.autoApprove,
+        certLifetimeMs: config.certLifetimeMs,
+        renewBeforeMs: config.renewBeforeMs,
+        crlLifetimeMs: config.crlLifetimeMs,
+      });
+      await service.init();
+      return service;
+    })();
+    // Awaited by the endpoint later; meanwhile a failure must not count as an unhandled rejection.
+    certificatesReady.catch(() => undefined);
     const endpoint = await startGdsEndpoint({
-      certificates,
+      certificates: certificatesReady,
       audit,
       port: config.port,
       hostname: config.hostname,
@@ -95,9 +104,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);
 
     let stopping: Promise<void> | undefined;
-    const openStore = store;
-    const openAudit = audit;
-    const cm = certificates;
+    const cm = await certificatesReady;
     return {
       endpointUrl: endpoint.endpointUrl,
       port: config.port,
@@ -121,7 +128,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       },
     };
   } catch (err) {
-    certificates?.close();
+    (await certificatesReady?.catch(() => undefined))?.close();
     await audit?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     releaseLock();

@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { loadConfig, START_FLAGS } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
+import { CaImportError } from "../ca/ca-import.js";
+import { CaLoadError } from "../ca/local-ca-backend.js";
 import { StoreCorruptError } from "../store/store.js";
 import { startGds } from "../server.js";
 
@@ -54,7 +56,9 @@ export async function startCommand(args: string[]): Promise<number> {
   try {
     gds = await startGds(config, { logger: log });
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof StoreCorruptError) {
+    // Bad CA files (a key without its certificate, a mismatch, a refused GDS_CA_CERT_FILE import)
+    // are configuration problems like a damaged database: one line, exit 2, nothing replaced.
+    if (err instanceof ConfigError || err instanceof StoreCorruptError || err instanceof CaLoadError || err instanceof CaImportError) {
       log.fatal({ err: err.message }, `cannot start: ${err.message}`);
       process.stderr.write(`gds start: ${err.message}\n`);
       return 2;

@@ -56,7 +56,8 @@ export interface GdsEndpointOptions {
   acceptUnknownCertificates: boolean;
   directory: DirectoryService;
   users: UserService;
-  certificates: CertificateManagerService;
+  /** A promise is awaited only once the address space is loaded (start-up work overlaps). */
+  certificates: CertificateManagerService | Promise<CertificateManagerService>;
   audit: AuditLog;
   log: Logger;
 }
@@ -130,6 +131,17 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   });
 
   await server.initialize();
+  // The CertificateManager may still be starting (a first start makes the CA keys in the thread
+  // pool while the nodesets load here): it is needed only from this point on.
+  let certificates: CertificateManagerService;
+  try {
+    certificates = await opts.certificates;
+  } catch (err) {
+    await server.shutdown(0).catch(() => undefined);
+    await serverCertificateManager.dispose();
+    await userCertificateManager.dispose();
+    throw err;
+  }
   const addressSpace = server.engine.addressSpace;
   if (!addressSpace) throw new Error("address space was not created");
   const gdsNamespace = addressSpace.getNamespaceIndex(GDS_NAMESPACE_URI);
@@ -137,16 +149,16 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   access = new AccessPolicy((uri) => addressSpace.getNamespaceIndex(uri));
   const codec = new ApplicationCodec(addressSpace, new NodeId(NodeId.NodeIdType.NUMERIC, RECORD_DATA_TYPE, gdsNamespace), applicationsNamespace);
 
-  access.setSelfAdminLookup((der) => opts.certificates.selfAdminApplicationOf(der));
+  access.setSelfAdminLookup((der) => certificates.selfAdminApplicationOf(der));
   const nodes = new CertificateNodes(gdsNamespace);
   installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, codec, access, log });
-  installCertificateManager({ addressSpace, gdsNamespace, certificates: opts.certificates, codec, nodes, access, log });
+  installCertificateManager({ addressSpace, gdsNamespace, certificates: certificates, codec, nodes, access, log });
   const trustListFiles = CERTIFICATE_GROUP_NAMES.map((group) =>
     installTrustListFile({
       addressSpace,
       trustListNode: nodes.trustListNodeId(group),
       group,
-      source: opts.certificates,
+      source: certificates,
       // The lists hold CA certificates and CRLs: the CA's admins, SecurityAdmins and every
       // application holding a certificate from this GDS (ApplicationSelfAdmin) may read them.
       canRead: (call) => {
@@ -169,14 +181,14 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   // open channels with the certificates this GDS issued (with or without sending the chain), also
   // when unknown certificates are refused, and a revoked certificate is refused at the channel.
   const syncServerPki = serialised(async () => {
-    await trustGdsCas(serverCertificateManager, opts.certificates);
+    await trustGdsCas(serverCertificateManager, certificates);
   });
   await syncServerPki();
-  const stopPkiSync = opts.certificates.onTrustListChanged(() => {
+  const stopPkiSync = certificates.onTrustListChanged(() => {
     syncServerPki().catch((err) => log.error({ err }, "updating the server PKI with the GDS CRLs failed"));
   });
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
-  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates: opts.certificates, codec, access, log });
+  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates: certificates, codec, access, log });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
   await server.start();

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "@jest/globals";
 import { StatusCodes } from "node-opcua";
 import { connect, tempDir } from "./helpers/gds-harness.js";
 import { getApplication, registerOk, sampleServer } from "./helpers/directory-client.js";
+import { opensslSelfSigned } from "./helpers/gds-cli.js";
 import { runGds, startGdsProcess, type GdsProcess } from "./helpers/gds-process.js";
 
 const started: GdsProcess[] = [];
@@ -96,6 +97,26 @@ describe("gds start as a process", () => {
     expect(await r.exited).toBe(2);
     expect(r.stderr()).toMatch(/gds\.db\.json/);
     expect(fs.readFileSync(path.join(dir, "gds.db.json"), "utf8")).toBe('{"format":1,"seq":3,"colle');
+  });
+
+  it("refuses to start when a CA key has lost its certificate, and leaves the key alone", async () => {
+    const dir = tempDir("gds-cabad-");
+    const groupDir = path.join(dir, "ca", "DefaultApplicationGroup");
+    fs.mkdirSync(groupDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(groupDir, "ca.key.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", { mode: 0o600 });
+    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: "4998", GDS_CA_KEY_SIZE: "2048" });
+    expect(await r.exited).toBe(2);
+    expect(r.stderr().trim().split("\n")).toHaveLength(1);
+    expect(r.stderr()).toMatch(/^gds start: .*DefaultApplicationGroup/);
+    expect(fs.existsSync(path.join(groupDir, "ca.key.pem"))).toBe(true);
+  });
+
+  it("refuses GDS_CA_CERT_FILE naming a certificate that is not a CA, with exit code 2", async () => {
+    const dir = tempDir("gds-caimport-");
+    const { cert, key } = opensslSelfSigned(dir, "leaf", { ca: false, subject: "/CN=not a CA" });
+    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: "4997", GDS_CA_KEY_SIZE: "2048", GDS_CA_CERT_FILE: cert, GDS_CA_KEY_FILE: key });
+    expect(await r.exited).toBe(2);
+    expect(r.stderr()).toMatch(/^gds start: .*CA/);
   });
 
   it("refuses a second server on the same data dir", async () => {
