@@ -65,12 +65,10 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       for (const group of caResult.created) {
         const info = ca.info(group);
         await openAudit.record({ event: "CaCreated", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, valid until ${info.notAfter.toISOString()}` });
-        log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA created");
       }
       for (const group of caResult.imported) {
         const info = ca.info(group);
         await openAudit.record({ event: "CaImported", actor: "system", outcome: "Good", group, detail: `${info.subject}, ${info.keyAlgorithm}, from GDS_CA_CERT_FILE/GDS_CA_KEY_FILE` });
-        log.info({ group, subject: info.subject, notAfter: info.notAfter }, "CA imported");
       }
       const service = new CertificateManagerService({
         store: openStore,
