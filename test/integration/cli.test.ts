@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
@@ -245,5 +246,16 @@ describe("gds ca import (offline)", () => {
       await admin?.close();
       await t.stop();
     }
+  });
+});
+
+describe("gds as the README runs it", () => {
+  it("`npx gds --help` works in the package folder (the built bin is executable)", () => {
+    assertCliBuilt();
+    expect(fs.statSync("dist/src/cli.js").mode & 0o111).not.toBe(0);
+    const r = spawnSync("npx", ["--no-install", "gds", "--help"], { encoding: "utf8", timeout: 30_000 });
+    expect(r.stderr).not.toMatch(/Permission denied/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/requests/);
   });
 });
