@@ -77,6 +77,8 @@ export class CertificateManagerService {
   private readonly requests = new Map<string, StoredRequest>();
   private readonly certificates = new Map<string, CertificateRecord>();
   private readonly byThumbprint = new Map<string, CertificateRecord>();
+  /** Per application, so status and GetCertificates do not scan every certificate ever issued. */
+  private readonly serialsByApplication = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<FinishRequestResult>>();
   private readonly reservedSerials = new Set<string>();
   /** Applications being or having been unregistered (ids are never reused). */
@@ -656,12 +658,16 @@ export class CertificateManagerService {
   }
 
   private certificatesOfApp(applicationId: string): CertificateRecord[] {
-    return [...this.certificates.values()].filter((c) => c.applicationId === applicationId);
+    const serials = this.serialsByApplication.get(applicationId);
+    return serials ? [...serials].map((s) => this.certificates.get(s)!) : [];
   }
 
   private indexCertificate(c: CertificateRecord): void {
     this.certificates.set(c.serialHex, c);
     this.byThumbprint.set(c.thumbprint, c);
+    let serials = this.serialsByApplication.get(c.applicationId);
+    if (!serials) this.serialsByApplication.set(c.applicationId, (serials = new Set()));
+    serials.add(c.serialHex);
   }
 
   /** 16 random bytes, positive and without a leading zero byte (so the hex form is stable), never reused. */
