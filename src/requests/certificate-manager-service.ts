@@ -649,10 +649,16 @@ export class CertificateManagerService {
     }
   }
 
+  /**
+   * The CRL's entries: revoked certificates that have not expired yet. An expired certificate is
+   * refused for its dates anyway, so its entry may go (RFC 5280 §3.3), which keeps CRLs small
+   * over the years.
+   */
   private revokedOf(group: CertificateGroupName): RevokedEntry[] {
+    const now = this.opts.clock.now().getTime();
     const out: RevokedEntry[] = [];
     for (const c of this.certificates.values()) {
-      if (c.group === group && c.revokedAt) out.push({ serialHex: c.serialHex, revokedAt: new Date(c.revokedAt), reason: c.revocationReason });
+      if (c.group === group && c.revokedAt && Date.parse(c.notAfter) > now) out.push({ serialHex: c.serialHex, revokedAt: new Date(c.revokedAt), reason: c.revocationReason });
     }
     return out;
   }

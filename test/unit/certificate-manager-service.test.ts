@@ -1115,6 +1115,23 @@ describe("volume and limits", () => {
     // Not due again right away.
     expect(await ctx.cm.trustLists.refreshDueCrls()).toEqual([]);
   });
+
+  it("a revoked certificate leaves the CRL once it has expired (RFC 5280 §3.3), and only then", async () => {
+    const ctx = await build();
+    const app = await register(ctx, "crl-prune");
+    const { result } = await issue(ctx, app);
+    const record = await ctx.cm.revokeCertificate(app.applicationId, result.certificate, "ca-admin");
+    const listed = () => checkCrlWithOpenssl(ctx.cm.trustList("DefaultApplicationGroup").trustedCrls[0]!).serials;
+    expect(listed()).toContain(record.serialHex);
+    advance(Date.parse(record.notAfter) - t - DAY); // a day before it expires
+    await ctx.cm.trustLists.refreshDueCrls();
+    expect(listed()).toContain(record.serialHex);
+    advance(CRL_LIFETIME); // expired, and the CRL is due: the next one drops it
+    await ctx.cm.trustLists.refreshDueCrls();
+    expect(listed()).not.toContain(record.serialHex);
+    // CheckRevocationStatus still knows it from the record.
+    expect(ctx.cm.checkRevocationStatus(result.certificate).status).toBe("BadCertificateRevoked");
+  });
 });
 
 describe("audit", () => {
