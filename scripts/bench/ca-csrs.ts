@@ -25,16 +25,21 @@ export function csrIdentity(i: number): { applicationUri: string; dnsName: strin
 }
 
 /** `count` CSRs with `count` distinct keys; key generation runs `parallel` at a time on the thread pool. */
-export async function makeCsrs(count: number, parallel = 4): Promise<BenchCsr[]> {
+export function makeCsrs(count: number, parallel = 4): Promise<BenchCsr[]> {
+  return makeCsrsFor(Array.from({ length: count }, (_, i) => csrIdentity(i)), parallel);
+}
+
+/** One CSR per identity, each with its own RSA-2048 key; `parallel` key generations at a time. */
+export async function makeCsrsFor(ids: { applicationUri: string; dnsName: string; subject: string }[], parallel = 4): Promise<BenchCsr[]> {
   const subtle = webcrypto.subtle;
-  const csrs: BenchCsr[] = new Array(count);
+  const csrs: BenchCsr[] = new Array(ids.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {
-      while (next < count) {
+      while (next < ids.length) {
         const i = next++;
+        const id = ids[i]!;
         const keys = (await subtle.generateKey(RSA_2048, true, ["sign", "verify"])) as CryptoKeyPair;
-        const id = csrIdentity(i);
         const req = await Pkcs10CertificateRequestGenerator.create(
           {
             name: id.subject,
