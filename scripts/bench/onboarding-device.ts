@@ -13,13 +13,13 @@ import {
   Variant,
   type ClientSession,
 } from "node-opcua";
+import { CERTIFICATE_MANAGER_METHODS } from "../../src/opcua/install-certificate-manager.js";
+import { DIRECTORY_NODE } from "../../src/opcua/install-directory.js";
 import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
+import { GDS_NAMESPACE_URI } from "../../src/users/roles.js";
 
-export const GDS_NAMESPACE_URI = "http://opcfoundation.org/UA/GDS/";
-const DIRECTORY = 141;
-const START_SIGNING_REQUEST = 157;
-const FINISH_REQUEST = 163;
-const GET_TRUST_LIST = 204;
+const DIRECTORY = DIRECTORY_NODE;
+const { StartSigningRequest: START_SIGNING_REQUEST, FinishRequest: FINISH_REQUEST, GetTrustList: GET_TRUST_LIST } = CERTIFICATE_MANAGER_METHODS;
 
 /**
  * One certificate manager (one client PKI folder, one client application certificate) for every
