@@ -228,9 +228,10 @@ export class CertificateManagerService {
         throw new GdsError("BadConfigurationError", `request ${request.requestId} failed: ${request.reason ?? "see the server log"}; start a new request`);
       case "delivered": {
         const cert = request.serialHex ? this.certificates.get(request.serialHex) : undefined;
-        if (request.kind === "signing" && cert) {
+        if (request.kind === "signing" && cert && !cert.revokedAt) {
           return { certificate: Buffer.from(cert.der, "base64"), issuerCertificates: this.opts.ca.info(cert.group).chain };
         }
+        if (cert?.revokedAt) throw new GdsError("BadInvalidArgument", `request ${request.requestId} was delivered and its certificate (serial ${cert.serialHex}) has since been revoked: start a new request`);
         throw new GdsError("BadInvalidArgument", `request ${request.requestId} was already delivered; its private key is not kept: start a new request`);
       }
       case "approved":

@@ -589,6 +589,10 @@ describe("FinishRequest", () => {
     expect(first.privateKey).toBeDefined();
     await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, kp.requestId, "alice"), "BadInvalidArgument");
     expect(ctx.cm.listCertificates()).toHaveLength(2);
+
+    // Once revoked, a repeated FinishRequest no longer hands the certificate out.
+    await ctx.cm.revokeCertificate(app.applicationId, result.certificate, "ca-admin");
+    await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, request.requestId, "alice"), "BadInvalidArgument");
   });
 
   it("two concurrent finishes of the same request yield one certificate", async () => {
