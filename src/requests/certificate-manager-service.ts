@@ -2,6 +2,7 @@ import crypto, { randomUUID } from "node:crypto";
 import type { AuditLog } from "../audit/audit-log.types.js";
 import type { CaBackend, RevokedEntry } from "../ca/ca-backend.js";
 import {
+  CERTIFICATE_GROUP_NAMES,
   CERTIFICATE_TYPES,
   GROUP_CERTIFICATE_TYPES,
   type CertificateGroupName,
@@ -77,6 +78,8 @@ export class CertificateManagerService {
   private readonly requests = new Map<string, StoredRequest>();
   private readonly certificates = new Map<string, CertificateRecord>();
   private readonly byThumbprint = new Map<string, CertificateRecord>();
+  private readonly requestIdsByApplication = new Map<string, Set<string>>();
+  private readonly caCertificates = new Map<CertificateGroupName, crypto.X509Certificate>();
   /** Per application, so status and GetCertificates do not scan every certificate ever issued. */
   private readonly serialsByApplication = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<FinishRequestResult>>();
@@ -100,7 +103,7 @@ export class CertificateManagerService {
   }
 
   async init(): Promise<void> {
-    for (const r of await this.opts.store.values<StoredRequest>(REQUESTS_COLLECTION)) this.requests.set(r.requestId, { ...r });
+    for (const r of await this.opts.store.values<StoredRequest>(REQUESTS_COLLECTION)) this.putRequest({ ...r });
     for (const c of await this.opts.store.values<CertificateRecord>(CERTIFICATES_COLLECTION)) this.indexCertificate(c);
     await this.trustLists.init();
     // UnregisterApplication revokes everything the application holds, before the record goes.
@@ -274,7 +277,7 @@ export class CertificateManagerService {
     const groups = new Set<CertificateGroupName>(["DefaultApplicationGroup"]);
     if (discoveryUrlHosts(app, "https").length > 0) groups.add("DefaultHttpsGroup");
     for (const c of this.certificatesOfApp(app.applicationId)) groups.add(c.group);
-    return (["DefaultApplicationGroup", "DefaultHttpsGroup", "DefaultUserTokenGroup"] as const).filter((g) => groups.has(g));
+    return CERTIFICATE_GROUP_NAMES.filter((g) => groups.has(g));
   }
 
   /**
@@ -338,9 +341,8 @@ export class CertificateManagerService {
     } catch {
       return { status: "BadCertificateInvalid", validityTime: new Date(0) };
     }
-    for (const group of ["DefaultApplicationGroup", "DefaultHttpsGroup", "DefaultUserTokenGroup"] as const) {
-      const caDer = this.opts.ca.info(group).chain[0];
-      const ca = new crypto.X509Certificate(caDer);
+    for (const group of CERTIFICATE_GROUP_NAMES) {
+      const ca = this.caCertificate(group);
       if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) continue;
       const crl = this.trustLists.crlInfo(group);
       const record = this.certificates.get(normaliseSerial(cert.serialNumber));
@@ -424,7 +426,7 @@ export class CertificateManagerService {
     const request = await this.exclusive(async () => {
       if (this.retired.has(app.applicationId)) throw new GdsError("BadNotFound", `application ${app.applicationId} has been unregistered`);
       this.opts.directory.get(app.applicationId);
-      const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved")).length;
+      const open = this.openRequestsOf(app.applicationId).length;
       if (open >= MAX_OPEN_REQUESTS_PER_APPLICATION) {
         throw new GdsError("BadTooManyOperations", `application ${app.applicationId} already has ${open} open certificate requests; finish or have them rejected first`);
       }
@@ -440,7 +442,7 @@ export class CertificateManagerService {
         ...(auto ? { decidedAt: now, decidedBy: "auto-approve" } : {}),
       };
       await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: requestId, value: request }]);
-      this.requests.set(requestId, request);
+      this.putRequest(request);
       return request;
     });
     // Outside the mutex: the audit log's fsync need not hold up the next request (it group-commits).
@@ -469,7 +471,7 @@ export class CertificateManagerService {
       const next: StoredRequest = { ...request, state, decidedAt: this.opts.clock.now().toISOString(), decidedBy: actor, ...(reason ? { reason: reason.slice(0, 1024) } : {}) };
       if (state === "rejected") delete next.sealedPassword;
       await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: next }]);
-      this.requests.set(request.requestId, next);
+      this.putRequest(next);
       return { request, next };
     });
     const { request, next } = decided;
@@ -538,7 +540,7 @@ export class CertificateManagerService {
         const failed: StoredRequest = { ...current, state: "failed", reason: reason.slice(0, 1024) };
         delete failed.sealedPassword;
         await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: failed }]);
-        this.requests.set(request.requestId, failed);
+        this.putRequest(failed);
       });
       if (err instanceof GdsError) throw err;
       throw new GdsError("BadConfigurationError", `the CA could not issue the certificate for request ${request.requestId}; see the server log`);
@@ -574,7 +576,7 @@ export class CertificateManagerService {
       ]);
       this.indexCertificate(record);
       this.reservedSerials.delete(serialHex);
-      this.requests.set(request.requestId, delivered);
+      this.putRequest(delivered);
     });
     await this.opts.audit.record({
       event: "CertificateDelivered",
@@ -601,7 +603,7 @@ export class CertificateManagerService {
     this.retired.add(app.applicationId);
     const revoked = await this.exclusive(async () => {
       const now = this.opts.clock.now().toISOString();
-      const open = [...this.requests.values()].filter((r) => r.applicationId === app.applicationId && (r.state === "pending" || r.state === "approved"));
+      const open = this.openRequestsOf(app.applicationId);
       const mutations: StoreMutation[] = open.map((r) => {
         const next: StoredRequest = { ...r, state: "rejected", decidedAt: now, decidedBy: actor, reason: "the application was unregistered" };
         delete next.sealedPassword;
@@ -609,7 +611,7 @@ export class CertificateManagerService {
       });
       if (mutations.length) {
         await this.opts.store.commit(mutations);
-        for (const m of mutations) this.requests.set(m.key, m.value as StoredRequest);
+        for (const m of mutations) this.putRequest(m.value as StoredRequest);
       }
       const live = this.certificatesOfApp(app.applicationId).filter((c) => !c.revokedAt);
       return live.length ? this.revokeLocked(live, "cessationOfOperation") : [];
@@ -662,6 +664,26 @@ export class CertificateManagerService {
       if (c.group === group && c.revokedAt && Date.parse(c.notAfter) > now) out.push({ serialHex: c.serialHex, revokedAt: new Date(c.revokedAt), reason: c.revocationReason });
     }
     return out;
+  }
+
+  /** The group's CA certificate, parsed once (the CA does not change while the server runs). */
+  private caCertificate(group: CertificateGroupName): crypto.X509Certificate {
+    let ca = this.caCertificates.get(group);
+    if (!ca) this.caCertificates.set(group, (ca = new crypto.X509Certificate(this.opts.ca.info(group).chain[0])));
+    return ca;
+  }
+
+  private putRequest(r: StoredRequest): void {
+    this.requests.set(r.requestId, r);
+    let ids = this.requestIdsByApplication.get(r.applicationId);
+    if (!ids) this.requestIdsByApplication.set(r.applicationId, (ids = new Set()));
+    ids.add(r.requestId);
+  }
+
+  /** Pending or approved (not yet delivered) requests of one application. */
+  private openRequestsOf(applicationId: string): StoredRequest[] {
+    const ids = this.requestIdsByApplication.get(applicationId) ?? [];
+    return [...ids].map((id) => this.requests.get(id)!).filter((r) => r.state === "pending" || r.state === "approved");
   }
 
   private certificatesOfApp(applicationId: string): CertificateRecord[] {
