@@ -105,7 +105,6 @@ export class TrustListManager {
   async commit(mutations: StoreMutation[]): Promise<void> {
     await this.opts.store.commit(mutations);
     const changed = new Set<CertificateGroupName>();
-    const now = this.opts.clock.now().toISOString();
     for (const m of mutations) {
       if (m.collection === CRLS_COLLECTION && m.value) {
         const crl = m.value as StoredCrl;
@@ -117,16 +116,9 @@ export class TrustListManager {
         changed.add(list.group);
       }
     }
-    for (const group of changed) {
-      // A new CRL changes the list's content: LastUpdateTime moves with it (kept in memory; the
-      // stored time is the last admin edit or CRL, whichever the snapshot saw last).
-      this.snapshots.delete(group);
-      this.lastChange.set(group, now);
-    }
+    for (const group of changed) this.snapshots.delete(group);
     for (const group of changed) this.notify(group);
   }
-
-  private readonly lastChange = new Map<CertificateGroupName, string>();
 
   crlInfo(group: CertificateGroupName): { crlNumber: number; thisUpdate: Date; nextUpdate: Date; der: Buffer } {
     const c = this.requireCrl(group);
@@ -140,7 +132,9 @@ export class TrustListManager {
     const crl = Buffer.from(this.requireCrl(group).der, "base64");
     const ext = this.requireExternal(group);
     const decode = (list: string[]) => list.map((b) => Buffer.from(b, "base64"));
-    const times = [ext.lastUpdateTime, this.requireCrl(group).thisUpdate, this.lastChange.get(group) ?? ""].filter(Boolean).sort();
+    // Every change either edits the external entries or signs a new CRL: the later of the two is
+    // when the content last changed.
+    const times = [ext.lastUpdateTime, this.requireCrl(group).thisUpdate].sort();
     const snap: TrustListSnapshot = {
       group,
       trustedCertificates: [caDer[0], ...decode(ext.trustedCertificates)],
