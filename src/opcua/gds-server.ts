@@ -20,7 +20,7 @@ import {
 } from "node-opcua";
 import { ADMIN_NODESET_FILE } from "../admin/admin-model.js";
 import type { AuditLog } from "../audit/audit-log.types.js";
-import { CERTIFICATE_GROUP_NAMES, GROUP_CERTIFICATE_TYPES } from "../ca/certificate-types.js";
+import { CERTIFICATE_GROUP_NAMES, GROUP_CERTIFICATE_TYPES, type CertificateGroupName } from "../ca/certificate-types.js";
 import type { DirectoryService } from "../directory/directory-service.js";
 import { GdsError } from "../errors.js";
 import type { CertificateManagerService } from "../requests/certificate-manager-service.js";
@@ -152,7 +152,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   access.setSelfAdminLookup((der) => certificates.selfAdminApplicationOf(der));
   const nodes = new CertificateNodes(gdsNamespace);
   installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, codec, access, log });
-  installCertificateManager({ addressSpace, gdsNamespace, certificates: certificates, codec, nodes, access, log });
+  installCertificateManager({ addressSpace, gdsNamespace, certificates, codec, nodes, access, log });
   const trustListFiles = CERTIFICATE_GROUP_NAMES.map((group) =>
     installTrustListFile({
       addressSpace,
@@ -180,15 +180,14 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   // The server's own PKI trusts the GDS CAs and holds their current CRLs, so applications can
   // open channels with the certificates this GDS issued (with or without sending the chain), also
   // when unknown certificates are refused, and a revoked certificate is refused at the channel.
-  const syncServerPki = serialised(async () => {
-    await trustGdsCas(serverCertificateManager, certificates);
-  });
-  await syncServerPki();
-  const stopPkiSync = certificates.onTrustListChanged(() => {
-    syncServerPki().catch((err) => log.error({ err }, "updating the server PKI with the GDS CRLs failed"));
+  const syncServerPki = serialised((groups: readonly CertificateGroupName[]) => trustGdsCas(serverCertificateManager, certificates, groups));
+  await syncServerPki(CERTIFICATE_GROUP_NAMES);
+  // Only the group whose list changed (a revocation touches one CRL).
+  const stopPkiSync = certificates.onTrustListChanged((group) => {
+    syncServerPki([group]).catch((err) => log.error({ err }, "updating the server PKI with the GDS CRLs failed"));
   });
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
-  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates: certificates, codec, access, log });
+  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
   await server.start();
@@ -218,8 +217,8 @@ function setCertificateTypes(addressSpace: AddressSpace, gdsNamespace: number, n
 }
 
 /** The GDS CAs as trusted issuers of the server's channel PKI, with their current CRLs. */
-async function trustGdsCas(pki: OPCUACertificateManager, certificates: CertificateManagerService): Promise<void> {
-  for (const group of CERTIFICATE_GROUP_NAMES) {
+async function trustGdsCas(pki: OPCUACertificateManager, certificates: CertificateManagerService, groups: readonly CertificateGroupName[]): Promise<void> {
+  for (const group of groups) {
     const list = certificates.trustList(group);
     const ca = list.issuerCertificates[0];
     await pki.addIssuer(ca, false, true);
@@ -230,10 +229,10 @@ async function trustGdsCas(pki: OPCUACertificateManager, certificates: Certifica
 }
 
 /** Runs `fn` one call at a time; a call made while one runs waits for it, then runs again. */
-function serialised(fn: () => Promise<void>): () => Promise<void> {
+function serialised<A>(fn: (arg: A) => Promise<void>): (arg: A) => Promise<void> {
   let tail: Promise<void> = Promise.resolve();
-  return () => {
-    const run = tail.then(fn, fn);
+  return (arg) => {
+    const run = tail.then(() => fn(arg)); // tail never rejects (see below)
     tail = run.catch(() => undefined);
     return run;
   };
