@@ -7,6 +7,8 @@
  * included) can show a String, and the CLI prints them as-is with --json.
  */
 import type { RequestState } from "../requests/certificate-manager.types.js";
+import { OPS_ADMIN_METHODS } from "./ops-admin-model.js";
+import { PUSH_ADMIN_METHODS } from "./push-admin-model.js";
 
 export const ADMIN_NAMESPACE_URI = "urn:opcua-gds:admin";
 export const ADMIN_NODESET_FILE = "opcua-gds-admin.NodeSet2.xml";
@@ -32,7 +34,8 @@ export interface AdminMethod {
   outputs: AdminArgument[];
 }
 
-export const ADMIN_METHODS: AdminMethod[] = [
+/** Applications, users and certificate requests (issues 2 and 3). */
+const CORE_ADMIN_METHODS: AdminMethod[] = [
   {
     name: "ListApplications",
     id: 1010,
@@ -104,6 +107,13 @@ export const ADMIN_METHODS: AdminMethod[] = [
     outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the rejection" }],
   },
 ];
+
+/**
+ * Every method of the admin object. Each feature keeps its rows in its own file (ids: core
+ * 1010–1099, push 1100–1199, operations 1200–1299; variables 1300–1399), so features can grow
+ * without editing each other's tables.
+ */
+export const ADMIN_METHODS: AdminMethod[] = [...CORE_ADMIN_METHODS, ...PUSH_ADMIN_METHODS, ...OPS_ADMIN_METHODS];
 
 /** The states ListRequests and `gds requests list --state` accept (every RequestState). */
 export const REQUEST_STATES = ["pending", "approved", "rejected", "delivered", "failed"] as const satisfies readonly RequestState[];

@@ -31,7 +31,7 @@ import { AccessPolicy } from "./access-policy.js";
 import { APPLICATIONS_NAMESPACE_URI, ApplicationCodec } from "./application-codec.js";
 import { raiseAuditEvents } from "./audit-events.js";
 import { CertificateNodes, GROUP_NODES } from "./certificate-nodes.js";
-import { installAdmin } from "./install-admin.js";
+import { installAdmin, type AdminBody, type AdminExtension } from "./install-admin.js";
 import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
 import { installDirectory } from "./install-directory.js";
@@ -58,6 +58,8 @@ export interface GdsEndpointOptions {
   users: UserService;
   /** A promise is awaited only once the address space is loaded (start-up work overlaps). */
   certificates: CertificateManagerService | Promise<CertificateManagerService>;
+  /** Admin methods of other features (push, operations); see install-admin.ts. */
+  adminExtensions?: AdminExtension[];
   audit: AuditLog;
   log: Logger;
 }
@@ -187,7 +189,9 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     syncServerPki([group]).catch((err) => log.error({ err }, "updating the server PKI with the GDS CRLs failed"));
   });
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
-  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log });
+  const extensionContext = { addressSpace, certificates, codec, access, log };
+  const extraBodies = Object.assign({}, ...(opts.adminExtensions ?? []).map((extend) => extend(extensionContext))) as Record<string, AdminBody>;
+  installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log, extraBodies });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
   await server.start();

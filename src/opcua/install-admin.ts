@@ -20,12 +20,29 @@ export interface AdminInstallOptions {
   codec: ApplicationCodec;
   access: AccessPolicy;
   log: Logger;
+  /**
+   * Bodies of the methods other features add to the admin object (push, operations), by method
+   * name; each feature builds its own in its own install-…-admin.ts.
+   */
+  extraBodies?: Record<string, AdminBody>;
 }
 
-type AdminBody = (args: Variant[], call: CallContext) => Promise<unknown[]>;
+export type AdminBody = (args: Variant[], call: CallContext) => Promise<unknown[]>;
+
+/** What a feature's admin methods get to work with (built inside the endpoint). */
+export interface AdminExtensionContext {
+  addressSpace: AddressSpace;
+  certificates: CertificateManagerService;
+  codec: ApplicationCodec;
+  access: AccessPolicy;
+  log: Logger;
+}
+
+/** A feature's admin methods: returns their bodies by method name (rows in its …-admin-model.ts). */
+export type AdminExtension = (ctx: AdminExtensionContext) => Record<string, AdminBody>;
 
 /** Any administrative role may look; changes need the role that owns the thing changed. */
-const READ_ROLES = ["DiscoveryAdmin", "CertificateAuthorityAdmin", "RegistrationAuthorityAdmin", "SecurityAdmin"];
+export const READ_ROLES = ["DiscoveryAdmin", "CertificateAuthorityAdmin", "RegistrationAuthorityAdmin", "SecurityAdmin"];
 /** OPC 10000-12 §7.2: a RegistrationAuthorityAdmin approves (and rejects) certificate requests. */
 const APPROVER_ROLES = ["RegistrationAuthorityAdmin"];
 
@@ -132,6 +149,10 @@ export function installAdmin(opts: AdminInstallOptions): void {
     },
   };
 
+  for (const [name, body] of Object.entries(opts.extraBodies ?? {})) {
+    if (bodies[name]) throw new Error(`admin method ${name} is bound twice`);
+    bodies[name] = body;
+  }
   for (const m of ADMIN_METHODS) {
     const body = bodies[m.name];
     if (!body) throw new Error(`admin method ${m.name} has no implementation`);
