@@ -91,6 +91,12 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
   },
 };
 
+/**
+ * Commands without a subcommand (`gds audit`, `gds status`): each is parsed like a leaf whose key
+ * (in LEAF_USAGE and the parse switch) is the command word alone.
+ */
+const SINGLE_COMMANDS: Record<string, LeafSpec> = {};
+
 interface LeafSpec {
   positionals: string[];
   options?: NonNullable<ParseArgsConfig["options"]>;
@@ -152,7 +158,7 @@ export function resolveRoles(names: readonly string[]): string[] {
 }
 
 function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], env: Env): CliCommand {
-  const key = `${group} ${leaf}`;
+  const key = leaf === "" ? group : `${group} ${leaf}`;
   const usage = LEAF_USAGE[key];
   if (asksForHelp(args)) return { kind: "help", text: usage };
 
@@ -278,6 +284,7 @@ export function parseCli(argv: readonly string[], env: Env): CliCommand {
   if (command === undefined) throw usageError("missing command", MAIN_USAGE);
   if (isHelp(command) || command === "help") return { kind: "help", text: MAIN_USAGE };
   if (command === "start") return { kind: "start", args: rest };
+  if (Object.hasOwn(SINGLE_COMMANDS, command)) return parseLeaf(command, "", SINGLE_COMMANDS[command], rest, env);
 
   const group = Object.hasOwn(GROUPS, command) ? GROUPS[command] : undefined;
   if (!group) throw usageError(`unknown command ${JSON.stringify(command)}`, MAIN_USAGE);
