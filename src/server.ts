@@ -5,6 +5,7 @@ import { acquireDataDirLock } from "./data-dir-lock.js";
 import { DirectoryService } from "./directory/directory-service.js";
 import { createLogger, type Logger } from "./log.js";
 import { startGdsEndpoint } from "./opcua/gds-server.js";
+import { opsAdminExtension } from "./opcua/install-ops-admin.js";
 import { LowdbStore } from "./store/lowdb-store.js";
 import { ADMIN_ROLES } from "./users/roles.js";
 import { UserService } from "./users/user-service.js";
@@ -98,6 +99,9 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       directory,
       users,
       log,
+      adminExtensions: [
+        opsAdminExtension({ directory, ca, audit, clock, renewBeforeMs: config.renewBeforeMs }),
+      ],
     });
     log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);
 
