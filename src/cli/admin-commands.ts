@@ -5,6 +5,10 @@ import {
   expectObject,
   formatApplication,
   formatApplicationsTable,
+  formatAuditLog,
+  formatCaInfo,
+  formatCertificatesTable,
+  formatRevoked,
   formatDone,
   formatJson,
   formatRequestsTable,
@@ -13,7 +17,7 @@ import {
 } from "./format.js";
 
 /** The commands that run through the server's admin object. */
-export type AdminCommand = Exclude<CliCommand, { kind: "help" } | { kind: "start" } | { kind: "ca import" }>;
+export type AdminCommand = Exclude<CliCommand, { kind: "help" } | { kind: "start" } | { kind: "ca import" } | { kind: "backup" } | { kind: "restore" }>;
 
 /** Runs one admin command through `call` and returns what to print on stdout. */
 export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promise<string> {
@@ -52,6 +56,26 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
       const [out] = await call("ApproveRequest", [cmd.requestId]);
       const request = expectObject(parseJsonResult(out, "request"), "request");
       return json ? formatJson(request) : formatDone.requestApproved(request);
+    }
+    case "certs list": {
+      const [out] = await call("ListCertificates", [cmd.applicationId ?? "", cmd.expiringWithin ?? "", cmd.revoked]);
+      const certs = expectArray(parseJsonResult(out, "certificates"), "certificates");
+      return json ? formatJson(certs) : formatCertificatesTable(certs);
+    }
+    case "certs revoke": {
+      const [out] = await call("RevokeCertificates", [cmd.applicationId ?? "", cmd.serial ?? "", cmd.reason]);
+      const result = expectObject(parseJsonResult(out, "revocation result"), "revocation result");
+      return json ? formatJson(result) : formatRevoked(result);
+    }
+    case "ca show": {
+      const [out] = await call("GetCaInfo", []);
+      const groups = expectArray(parseJsonResult(out, "CA information"), "CA information");
+      return json ? formatJson(groups) : formatCaInfo(groups);
+    }
+    case "audit": {
+      const [out] = await call("ReadAuditLog", [cmd.since ?? "", cmd.limit ?? 0]);
+      const result = expectObject(parseJsonResult(out, "audit log"), "audit log");
+      return json ? formatJson(result) : formatAuditLog(result);
     }
     case "requests reject": {
       const [out] = await call("RejectRequest", [cmd.requestId, cmd.reason]);

@@ -5,7 +5,10 @@ import { CERTIFICATE_GROUP_NAMES, type CertificateGroupName } from "../ca/certif
 import type { RequestState } from "../requests/certificate-manager.types.js";
 import { findRole, ROLES } from "../users/roles.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
-import { APPS_USAGE, CA_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
+import { parseDuration } from "../duration.js";
+import { BACKUP_USAGE, RESTORE_USAGE } from "./usage.js";
+import { parseSince, SINCE_FORMS } from "../ops-cli/since.js";
+import { APPS_USAGE, CA_USAGE, CERTS_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
 
 /** Connection and output settings shared by every admin command. */
 export interface AdminOptions {
@@ -28,7 +31,20 @@ export type CliCommand =
   | { kind: "requests list"; admin: AdminOptions; state?: RequestState }
   | { kind: "requests approve"; admin: AdminOptions; requestId: string }
   | { kind: "requests reject"; admin: AdminOptions; requestId: string; reason: string }
-  | CaImportCommand;
+  | OpsCommand
+  | CaImportCommand
+  | BackupCommand
+  | RestoreCommand;
+
+/** `gds certs list|revoke`, `gds ca show`, `gds audit` (issue 5, through the admin object). */
+export type OpsCommand =
+  /** Filters combine; absent = no filter. `expiringWithin` is the duration as typed (checked). */
+  | { kind: "certs list"; admin: AdminOptions; applicationId?: string; expiringWithin?: string; revoked: boolean }
+  /** Exactly one of applicationId and serial; reason "" = unspecified. */
+  | { kind: "certs revoke"; admin: AdminOptions; applicationId?: string; serial?: string; reason: string }
+  | { kind: "ca show"; admin: AdminOptions }
+  /** `since` as typed (a duration or an ISO time, checked); `limit` undefined = the server's default (1000). */
+  | { kind: "audit"; admin: AdminOptions; since?: string; limit?: number };
 
 /** `gds ca import`: offline, on the data dir; no server connection. */
 export interface CaImportCommand {
@@ -39,6 +55,27 @@ export interface CaImportCommand {
   /** Absolute paths of the CA certificate and its private key. */
   certFile: string;
   keyFile: string;
+  force: boolean;
+  json: boolean;
+}
+
+/** `gds backup --out FILE`: offline, on the data dir. */
+export interface BackupCommand {
+  kind: "backup";
+  /** Absolute. */
+  dataDir: string;
+  /** Absolute path of the archive to write. */
+  out: string;
+  json: boolean;
+}
+
+/** `gds restore FILE`: offline, into the data dir. */
+export interface RestoreCommand {
+  kind: "restore";
+  /** Absolute. */
+  dataDir: string;
+  /** Absolute path of the archive to read. */
+  archive: string;
   force: boolean;
   json: boolean;
 }
@@ -73,9 +110,17 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
       reject: { positionals: ["ID"], options: { reason: { type: "string" } } },
     },
   },
+  certs: {
+    usage: CERTS_USAGE,
+    leaves: {
+      list: { positionals: [], options: { app: { type: "string" }, "expiring-within": { type: "string" }, revoked: { type: "boolean" } } },
+      revoke: { positionals: [], options: { app: { type: "string" }, serial: { type: "string" }, reason: { type: "string" } } },
+    },
+  },
   ca: {
     usage: CA_USAGE,
     leaves: {
+      show: { positionals: [] },
       import: {
         positionals: [],
         offline: true,
@@ -95,7 +140,9 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
  * Commands without a subcommand (`gds audit`, `gds status`): each is parsed like a leaf whose key
  * (in LEAF_USAGE and the parse switch) is the command word alone.
  */
-const SINGLE_COMMANDS: Record<string, LeafSpec> = {};
+const SINGLE_COMMANDS: Record<string, LeafSpec> = {
+  audit: { positionals: [], options: { since: { type: "string" }, limit: { type: "string" } } },
+};
 
 interface LeafSpec {
   positionals: string[];
@@ -184,6 +231,12 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
     key?: string;
     "data-dir"?: string;
     force?: boolean;
+    app?: string;
+    "expiring-within"?: string;
+    revoked?: boolean;
+    serial?: string;
+    since?: string;
+    limit?: string;
   };
   if (positionals.length < spec.positionals.length) {
     throw usageError(`missing ${spec.positionals.slice(positionals.length).join(" ")}`, usage);
@@ -225,6 +278,54 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
       return { kind: key, admin: adminOptions(values, env, usage), requestId: positionals[0] };
     case "requests reject":
       return { kind: key, admin: adminOptions(values, env, usage), requestId: positionals[0], reason: values.reason ?? "" };
+    case "certs list": {
+      const within = values["expiring-within"];
+      if (within !== undefined && parseDuration(within) === undefined) {
+        throw usageError(`invalid --expiring-within ${JSON.stringify(within)}: expected a duration such as 90s, 10m, 12h, 30d, 1y`, usage);
+      }
+      const app = nonEmpty(values.app, "--app", usage);
+      return {
+        kind: key,
+        admin: adminOptions(values, env, usage),
+        ...(app !== undefined ? { applicationId: app } : {}),
+        ...(within !== undefined ? { expiringWithin: within.trim() } : {}),
+        revoked: values.revoked ?? false,
+      };
+    }
+    case "certs revoke": {
+      const app = nonEmpty(values.app, "--app", usage);
+      const serial = nonEmpty(values.serial, "--serial", usage);
+      if ((app === undefined) === (serial === undefined)) throw usageError("give exactly one of --app ID and --serial HEX", usage);
+      if (serial !== undefined && !/^(0x)?[0-9a-f]+(:[0-9a-f]+)*$/i.test(serial)) {
+        throw usageError(`invalid --serial ${JSON.stringify(serial)}: expected hexadecimal digits (colons allowed)`, usage);
+      }
+      return {
+        kind: key,
+        admin: adminOptions(values, env, usage),
+        ...(app !== undefined ? { applicationId: app } : {}),
+        ...(serial !== undefined ? { serial } : {}),
+        reason: values.reason?.trim() ?? "",
+      };
+    }
+    case "ca show":
+      return { kind: key, admin: adminOptions(values, env, usage) };
+    case "audit": {
+      const since = values.since;
+      if (since !== undefined && !parseSince(since, new Date()).ok) {
+        throw usageError(`invalid --since ${JSON.stringify(since)}: expected ${SINCE_FORMS}`, usage);
+      }
+      let limit: number | undefined;
+      if (values.limit !== undefined) {
+        limit = /^\s*\d{1,6}\s*$/.test(values.limit) ? Number(values.limit) : NaN;
+        if (!(limit >= 1 && limit <= 100_000)) throw usageError(`invalid --limit ${JSON.stringify(values.limit)}: expected a number from 1 to 100000`, usage);
+      }
+      return {
+        kind: key,
+        admin: adminOptions(values, env, usage),
+        ...(since !== undefined ? { since: since.trim() } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      };
+    }
     case "ca import": {
       const group = parseGroup(values.group ?? "DefaultApplicationGroup", usage);
       if (!values.cert?.trim()) throw usageError("missing --cert FILE (the CA certificate, PEM or DER)", usage);
@@ -241,6 +342,13 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
     }
   }
   throw new Error(`no parser for ${key}`);
+}
+
+/** An option's value, trimmed; given but blank is a usage error. */
+function nonEmpty(value: string | undefined, flag: string, usage: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === "") throw usageError(`${flag} must not be empty`, usage);
+  return value.trim();
 }
 
 function parseRequestState(text: string, usage: string): RequestState {
@@ -284,6 +392,7 @@ export function parseCli(argv: readonly string[], env: Env): CliCommand {
   if (command === undefined) throw usageError("missing command", MAIN_USAGE);
   if (isHelp(command) || command === "help") return { kind: "help", text: MAIN_USAGE };
   if (command === "start") return { kind: "start", args: rest };
+  if (command === "backup" || command === "restore") return parseBackupOrRestore(command, rest, env);
   if (Object.hasOwn(SINGLE_COMMANDS, command)) return parseLeaf(command, "", SINGLE_COMMANDS[command], rest, env);
 
   const group = Object.hasOwn(GROUPS, command) ? GROUPS[command] : undefined;
@@ -295,4 +404,31 @@ export function parseCli(argv: readonly string[], env: Env): CliCommand {
   const spec = Object.hasOwn(group.leaves, sub) ? group.leaves[sub] : undefined;
   if (!spec) throw usageError(`unknown command ${JSON.stringify(`${command} ${sub}`)}`, group.usage);
   return parseLeaf(command, sub, spec, args, env);
+}
+
+/** `gds backup --out FILE [--data-dir DIR] [--json]`, `gds restore FILE [--data-dir DIR] [--force] [--json]`. */
+function parseBackupOrRestore(command: "backup" | "restore", args: string[], env: Env): BackupCommand | RestoreCommand | { kind: "help"; text: string } {
+  const usage = command === "backup" ? BACKUP_USAGE : RESTORE_USAGE;
+  if (asksForHelp(args)) return { kind: "help", text: usage };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...OFFLINE_FLAGS, "data-dir": { type: "string" }, ...(command === "backup" ? { out: { type: "string" } } : { force: { type: "boolean" } }) },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw usageError(errorMessage(err).split(/\. (?=To specify)/)[0], usage);
+  }
+  const values = parsed.values as { json?: boolean; "data-dir"?: string; out?: string; force?: boolean };
+  const dataDir = resolveDataDir(values["data-dir"], env);
+  if (command === "backup") {
+    if (parsed.positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`, usage);
+    if (!values.out?.trim()) throw usageError("missing --out FILE (the archive to write, e.g. gds-backup.tar.gz)", usage);
+    return { kind: "backup", dataDir, out: path.resolve(values.out), json: values.json ?? false };
+  }
+  if (parsed.positionals.length === 0 || parsed.positionals[0].trim() === "") throw usageError("missing FILE (the archive made by gds backup)", usage);
+  if (parsed.positionals.length > 1) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[1])}`, usage);
+  return { kind: "restore", dataDir, archive: path.resolve(parsed.positionals[0]), force: values.force ?? false, json: values.json ?? false };
 }

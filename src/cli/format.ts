@@ -141,6 +141,79 @@ export function formatRequestsTable(requests: readonly Json[], state?: string): 
   );
 }
 
+/** `gds certs list`: issued certificates as the server sorted them (notAfter, soonest first). */
+export function formatCertificatesTable(certs: readonly Json[]): string {
+  if (certs.length === 0) return "no certificates\n";
+  return formatTable(
+    ["NOT AFTER", "STATE", "SERIAL", "GROUP", "TYPE", "APPLICATION ID", "APPLICATION URI"],
+    certs.map((c) => [text(c.notAfter), text(c.state), text(c.serialHex), text(c.group), text(c.type), text(c.applicationId), text(c.applicationUri)]),
+  );
+}
+
+/** `gds certs revoke`: what was revoked now, and what already was. */
+export function formatRevoked(result: Json): string {
+  const revoked = Array.isArray(result.revoked) ? (result.revoked as Json[]) : [];
+  const already = Array.isArray(result.alreadyRevoked) ? (result.alreadyRevoked as Json[]) : [];
+  const lines: string[] = [];
+  for (const c of revoked) {
+    lines.push(`revoked certificate ${text(c.serialHex)} (${text(c.group)}, ${text(c.type)}) of application ${text(c.applicationId)}, reason ${text(c.revocationReason) || "unspecified"}`);
+  }
+  for (const c of already) {
+    lines.push(`certificate ${text(c.serialHex)} of application ${text(c.applicationId)} was already revoked at ${text(c.revokedAt)}${c.revocationReason ? ` (${text(c.revocationReason)})` : ""}`);
+  }
+  if (lines.length === 0) lines.push("nothing to revoke: no unexpired certificate");
+  return lines.join("\n") + "\n";
+}
+
+/** `gds ca show`: one block per certificate group. */
+export function formatCaInfo(groups: readonly Json[]): string {
+  const blocks = groups.map((g) => {
+    const crl = g.crl && typeof g.crl === "object" ? (g.crl as Json) : {};
+    const fields: [string, string][] = [
+      ["subject", text(g.subject)],
+      ["serial", text(g.serialHex)],
+      ["notBefore", text(g.notBefore)],
+      ["notAfter", text(g.notAfter)],
+      ["keyType", text(g.keyType)],
+      ["thumbprint", text(g.thumbprint)],
+      ["crlNumber", text(crl.crlNumber)],
+      ["crlThisUpdate", text(crl.thisUpdate)],
+      ["crlNextUpdate", text(crl.nextUpdate)],
+    ];
+    const width = Math.max(...fields.map(([k]) => k.length)) + 1;
+    return [`${text(g.group)}:`, ...fields.map(([k, v]) => `  ${`${k}:`.padEnd(width)} ${v || "-"}`.trimEnd())].join("\n");
+  });
+  return blocks.join("\n\n") + "\n";
+}
+
+/** `gds audit`: one line per entry, oldest first; a first line says when older entries were left out. */
+export function formatAuditLog(result: Json): string {
+  const entries = Array.isArray(result.entries) ? (result.entries as Json[]) : [];
+  const lines: string[] = [];
+  if (result.truncated === true) {
+    lines.push(`(showing the newest ${entries.length} of ${text(result.total)} entries; use --since or --limit for others)`);
+  }
+  if (typeof result.damagedLines === "number" && result.damagedLines > 0) {
+    lines.push(`(${result.damagedLines} damaged line(s) in the audit log were skipped; see the server log)`);
+  }
+  if (entries.length === 0) lines.push("no audit entries");
+  const extras: [string, string][] = [
+    ["app", "applicationId"],
+    ["uri", "applicationUri"],
+    ["request", "requestId"],
+    ["group", "group"],
+    ["type", "certificateType"],
+    ["serial", "serialHex"],
+  ];
+  for (const e of entries) {
+    const parts = [text(e.time), text(e.event), text(e.actor), text(e.outcome)];
+    for (const [label, field] of extras) if (e[field] !== undefined && e[field] !== "") parts.push(`${label}=${text(e[field])}`);
+    if (e.detail) parts.push(`- ${text(e.detail)}`);
+    lines.push(parts.join("  "));
+  }
+  return lines.join("\n") + "\n";
+}
+
 /** Messages of the commands that change something. */
 export const formatDone = {
   appRemoved: (id: string) => `removed application ${id}\n`,

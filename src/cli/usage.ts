@@ -54,9 +54,20 @@ Commands:
                               reject a certificate request
   ca import --cert FILE --key FILE [--group GROUP] [--data-dir DIR] [--force]
                               import an existing CA into the data dir (offline: stop the server first)
+  backup --out FILE [--data-dir DIR] [--json]
+                              write the whole data dir (CA keys included) to one archive (offline)
+  restore FILE [--data-dir DIR] [--force] [--json]
+                              verify an archive and restore it into an empty data dir (offline)
+  certs list [--app ID] [--expiring-within DUR] [--revoked] [--json]
+                              list issued certificates with their state, soonest expiry first
+  certs revoke --app ID | --serial HEX [--reason R]
+                              revoke a certificate, or every unexpired one of an application
+  ca show [--json]            each group's CA and its CRL
+  audit [--since DUR|TIME] [--limit N] [--json]
+                              the audit log, newest last
 
 The apps, users and requests commands talk to a running server over OPC UA (SignAndEncrypt);
-ca import works on the data dir and refuses while a server holds it.
+ca import, backup and restore work on the data dir and refuse while a server holds it.
 
 ${ADMIN_OPTIONS}
 
@@ -98,15 +109,144 @@ Commands:
 ${ADMIN_OPTIONS}
 `;
 
+const OFFLINE_DATA_DIR_OPTION = `  --data-dir DIR   the server's data dir (default $GDS_DATA_DIR, else ./pki, as for gds start;
+                   refused when it names another dir than $GDS_DATA_DIR)`;
+
+export const BACKUP_USAGE = `Usage: gds backup --out FILE [--data-dir DIR] [--json]
+
+Writes everything in the data dir that makes this GDS (database and journal, users, CA keys and
+certificates, CRLs, issued certificates, push credentials and secrets.key, the server's own
+certificate and key, audit.log, gds.config.json) to FILE: a gzip'd tar with manifest.json first
+(every file's size, mode and sha256). Left out: the lock file gds.lock and temp files of
+interrupted writes. FILE is written atomically with mode 0600: it holds the CA private keys, keep
+it as secret as the data dir.
+
+Works offline: refuses while a server holds the data dir (stop the server first), and holds the
+data dir's lock while it reads, so a server cannot start meanwhile.
+
+Options:
+  --out FILE       the archive to write (e.g. gds-backup-2026-11-25.tar.gz; replaced if it exists)
+${OFFLINE_DATA_DIR_OPTION}
+  --json           machine-readable JSON output
+  -h, --help       show this help
+
+Exit codes: 0 written, 1 failure (e.g. a symlink in the data dir, cannot write FILE), 2 usage error
+or a server holds the data dir
+`;
+
+export const RESTORE_USAGE = `Usage: gds restore FILE [--data-dir DIR] [--force] [--json]
+
+Restores an archive made by gds backup into the data dir. The whole archive is checked first
+(manifest, every file's size and sha256, no absolute paths, no "..", no links, nothing the
+manifest does not list); a damaged archive is refused before anything is written.
+
+The data dir must be empty or missing. With --force a non-empty one is moved aside, as a whole,
+to DIR.before-restore-<time> (nothing is deleted). Files get back their modes (keys 0600).
+
+Works offline: refuses while a server holds the data dir, and holds its lock while it writes.
+
+Options:
+${OFFLINE_DATA_DIR_OPTION}
+  --force          move a non-empty data dir aside instead of refusing
+  --json           machine-readable JSON output
+  -h, --help       show this help
+
+Exit codes: 0 restored, 1 the archive is damaged or not a GDS backup (nothing written), or a write
+failed, 2 usage error or a server holds the data dir, 6 the data dir is not empty (use --force)
+`;
+
 export const CA_USAGE = `Usage: gds ca import --cert FILE --key FILE [--group GROUP] [--data-dir DIR] [--force] [--json]
+       gds ca show [--endpoint URL] [--json]
 
 Commands:
   import     import an existing CA (certificate + private key) instead of the one the server makes
+  show       each group's CA (subject, serial, validity, key type, thumbprint) and its CRL, from a
+             running server (gds ca show --help)
 
 ${CA_IMPORT_DETAILS}
 `;
 
+const CERT_STATES = `States: valid; expiring = valid with less than GDS_RENEW_BEFORE left; expired; revoked
+(computed with the server's clock).`;
+
+export const CERTS_USAGE = `Usage: gds certs <list|revoke> [options]
+
+Commands:
+  list [--app ID] [--expiring-within DUR] [--revoked] [--json]
+                     issued certificates, sorted by notAfter (soonest first)
+  revoke --app ID | --serial HEX [--reason R] [--json]
+                     revoke one certificate, or every unexpired certificate of an application
+
+${CERT_STATES}
+
+${ADMIN_OPTIONS}
+`;
+
 export const LEAF_USAGE: Record<string, string> = {
+  "certs list": `Usage: gds certs list [--app ID] [--expiring-within DUR] [--revoked] [--endpoint URL] [--json]
+
+Lists every certificate this GDS issued, sorted by notAfter (soonest first): notAfter, state,
+serial (hex), group, type, application id and URI. Filters combine:
+  --app ID               only this application's (NodeId string or bare GUID); an application
+                         that is neither registered nor holds a certificate is not found (exit 5)
+  --expiring-within DUR  only certificates that are not revoked and expire within DUR from now
+                         (e.g. 30d, 12h); already expired ones are not listed
+  --revoked              only revoked certificates
+
+${CERT_STATES}
+
+With --json, prints a JSON array; each entry has applicationId, applicationUri (while the
+application is registered), group, type, serialHex, notBefore, notAfter, state, and revokedAt and
+revocationReason when revoked. Any administrative role may list certificates.
+
+${ADMIN_OPTIONS}
+`,
+  "certs revoke": `Usage: gds certs revoke --app ID | --serial HEX [--reason R] [--endpoint URL] [--json]
+
+Revokes as RevokeCertificate does: the group's CRL is re-signed at once, the trust lists change
+(push-managed devices get them), and each revocation is audited with your user name.
+  --serial HEX   the certificate with this serial number (hex, as certs list shows it; colons allowed)
+  --app ID       every certificate of this application that is neither revoked nor expired
+  --reason R     RFC 5280 reason: unspecified (default), keyCompromise, cACompromise,
+                 affiliationChanged, superseded, cessationOfOperation, certificateHold,
+                 privilegeWithdrawn, aACompromise
+Give exactly one of --app and --serial. Prints what was revoked; a certificate that was already
+revoked is reported as such and is not an error (exit 0). An unknown serial or application exits 5.
+Needs CertificateAuthorityAdmin.
+
+With --json, prints {"revoked": [...], "alreadyRevoked": [...]} with entries as certs list --json.
+
+${ADMIN_OPTIONS}
+`,
+  "ca show": `Usage: gds ca show [--endpoint URL] [--json]
+
+Shows, for each certificate group (DefaultApplicationGroup, DefaultHttpsGroup,
+DefaultUserTokenGroup), the CA certificate's subject, serial, notBefore/notAfter, key type
+(e.g. RSA 3072, ECDSA P-256) and SHA-1 thumbprint, and its current CRL's number, thisUpdate and
+nextUpdate. Any administrative role may look.
+
+With --json, prints a JSON array of {group, subject, serialHex, notBefore, notAfter, keyType,
+thumbprint, issuers, crl: {crlNumber, thisUpdate, nextUpdate}}.
+
+${ADMIN_OPTIONS}
+`,
+  audit: `Usage: gds audit [--since DUR|TIME] [--limit N] [--endpoint URL] [--json]
+
+Prints the audit log (registrations, certificate requests, approvals, issuance, revocations, trust
+list changes, CA creation), oldest first and newest last, one line per entry: time, event, actor,
+outcome, then application, request, group, type, serial and detail where the entry has them.
+  --since DUR    only entries of the last DUR (e.g. 2h, 7d), by the server's clock
+  --since TIME   only entries at or after TIME (ISO 8601, e.g. 2026-11-25T10:00:00Z)
+  --limit N      at most the newest N entries (default 1000, at most 100000); when more matched,
+                 a first line says how many were left out
+
+With --json, prints {"entries": [...], "total": N, "truncated": bool, "damagedLines": N}; entries
+carry time, event, actor, outcome and applicationId (NodeId string), applicationUri, requestId,
+group, certificateType, serialHex, detail when present. Needs SecurityAdmin: the audit trail says
+who did what.
+
+${ADMIN_OPTIONS}
+`,
   "apps list": `Usage: gds apps list [--endpoint URL] [--json]
 
 Lists every registered application: applicationId, applicationUri, type, name.
