@@ -1,6 +1,7 @@
 import type { AdminCall, AdminSessionOptions } from "./admin-client.js";
 import { runAdminCommand } from "./admin-commands.js";
 import { parseCli, type CaImportCommand, type Env } from "./args.js";
+import type { BackupCommand, RestoreCommand } from "./args.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 
 export interface CliIo {
@@ -15,12 +16,22 @@ export interface CliDeps {
   startCommand(args: string[]): Promise<number>;
   /** `gds ca import` (offline); returns what to print on stdout. */
   caImport(cmd: CaImportCommand): Promise<string>;
+  /** `gds backup` (offline); returns what to print on stdout. */
+  backup?(cmd: BackupCommand): Promise<string>;
+  /** `gds restore` (offline); returns what to print on stdout. */
+  restore?(cmd: RestoreCommand): Promise<string>;
 }
 
 const defaultDeps: CliDeps = {
   withAdminSession: async (opts, fn) => (await import("./admin-client.js")).withAdminSession(opts, fn),
   startCommand: async (args) => (await import("./start-command.js")).startCommand(args),
   caImport: async (cmd) => (await import("./ca-import-command.js")).caImportCommand(cmd),
+};
+
+/** Optional in CliDeps (tests that do not care about them need not stub them). */
+const defaultBackupDeps: Required<Pick<CliDeps, "backup" | "restore">> = {
+  backup: async (cmd) => (await import("../backup/backup-command.js")).backupCommand(cmd),
+  restore: async (cmd) => (await import("../backup/restore-command.js")).restoreCommand(cmd),
 };
 
 /** Runs `gds <argv>`; returns the exit code. Never throws. */
@@ -35,6 +46,12 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps =
         return await deps.startCommand(cmd.args);
       case "ca import":
         io.stdout(await deps.caImport(cmd));
+        return ExitCode.Ok;
+      case "backup":
+        io.stdout(await (deps.backup ?? defaultBackupDeps.backup)(cmd));
+        return ExitCode.Ok;
+      case "restore":
+        io.stdout(await (deps.restore ?? defaultBackupDeps.restore)(cmd));
         return ExitCode.Ok;
       default: {
         const { endpoint, user, password } = cmd.admin;
