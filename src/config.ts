@@ -35,6 +35,16 @@ export interface GdsConfig {
   autoApprove: boolean;
   /** How long a CRL is valid (nextUpdate - thisUpdate, ms); CRLs are re-signed at half-life. */
   crlLifetimeMs: number;
+  /** How often the push scheduler looks for due pushes without being told (ms). */
+  pushIntervalMs: number;
+  /** At most this many push cycles (one per device) at once. */
+  pushConcurrency: number;
+  /** Timeout of each call the GDS makes to a push-managed device (ms). */
+  pushTimeoutMs: number;
+  /** Port of the HTTP listener for GET /metrics and GET /healthz; 0 = no listener. */
+  httpPort: number;
+  /** Address the HTTP listener binds to (127.0.0.1: only this machine). */
+  httpHost: string;
 }
 
 interface SettingSpec {
@@ -50,6 +60,14 @@ function parsePort(raw: unknown, source: string): number {
   const n = typeof raw === "number" ? raw : Number(String(raw).trim());
   if (!Number.isInteger(n) || n < 1 || n > 65535) {
     throw new ConfigError(source, `port must be an integer 1–65535, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function parseHttpPort(raw: unknown, source: string): number {
+  const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+  if (String(raw).trim() === "" || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ConfigError(source, `port must be an integer 0–65535 (0: no HTTP listener), got ${JSON.stringify(raw)}`);
   }
   return n;
 }
@@ -144,6 +162,20 @@ const SETTINGS: SettingSpec[] = [
   { key: "renewBeforeMs", env: "GDS_RENEW_BEFORE", flag: "renew-before", parse: durationParser(SECOND, 20 * YEAR) },
   { key: "autoApprove", env: "GDS_AUTO_APPROVE", flag: "auto-approve", parse: parseBoolean },
   { key: "crlLifetimeMs", env: "GDS_CRL_LIFETIME", flag: "crl-lifetime", parse: durationParser(60 * SECOND, 10 * YEAR) },
+  { key: "pushIntervalMs", env: "GDS_PUSH_INTERVAL", flag: "push-interval", parse: durationParser(SECOND, 30 * 86_400_000) },
+  {
+    key: "pushConcurrency",
+    env: "GDS_PUSH_CONCURRENCY",
+    flag: "push-concurrency",
+    parse: (raw, source) => {
+      const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+      if (String(raw).trim() === "" || !Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(source, `must be an integer 1–256, got ${JSON.stringify(raw)}`);
+      return n;
+    },
+  },
+  { key: "pushTimeoutMs", env: "GDS_PUSH_TIMEOUT", flag: "push-timeout", parse: durationParser(SECOND, 3_600_000) },
+  { key: "httpPort", env: "GDS_HTTP_PORT", flag: "http-port", parse: parseHttpPort },
+  { key: "httpHost", env: "GDS_HTTP_HOST", flag: "http-host", parse: parseHostname },
 ];
 
 /** Every setting's default except the data dir and host name (which depend on where it runs). */
@@ -159,6 +191,11 @@ export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
     renewBeforeMs: 30 * 86_400_000,
     autoApprove: true,
     crlLifetimeMs: 30 * 86_400_000,
+    pushIntervalMs: 3_600_000,
+    pushConcurrency: 4,
+    pushTimeoutMs: 30_000,
+    httpPort: 4841,
+    httpHost: "127.0.0.1",
   };
 }
 

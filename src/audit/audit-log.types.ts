@@ -14,7 +14,11 @@ export type AuditEventName =
   | "CertificateRevoked"
   | "TrustListUpdated"
   | "CaImported"
-  | "CaCreated";
+  | "CaCreated"
+  /** Push management (issue 4): a push target set or removed, and each push cycle's outcome. */
+  | "PushTargetSet"
+  | "PushTargetRemoved"
+  | "PushCompleted";
 
 export interface AuditEntry {
   /** ISO time, filled in by the log. */

@@ -64,6 +64,9 @@ const MAPPING: Record<AuditEventName, EventMapping> = {
   RequestRejected: { kind: "method", sourceName: "Admin/RejectRequest" },
   CaImported: { kind: "method", sourceName: "Admin/CaImported" },
   CaCreated: { kind: "method", sourceName: "Admin/CaCreated" },
+  PushTargetSet: { kind: "method", sourceName: "Admin/SetPushTarget" },
+  PushTargetRemoved: { kind: "method", sourceName: "Admin/RemovePushTarget" },
+  PushCompleted: { kind: "method", sourceName: "PushScheduler/PushCompleted" },
 };
 
 export interface AuditEventsOptions {

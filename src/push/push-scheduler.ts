@@ -1,0 +1,313 @@
+import type { CertificateGroupName } from "../ca/certificate-types.js";
+import type { Clock } from "../clock.js";
+import { GdsError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { PushCycleRequest, PushCycleResult, PushCycleRunner } from "./push-cycle.types.js";
+import { PUSH_SCHEDULER_ACTOR, type PushTargetService } from "./push-target-service.js";
+import type { PushStatusRecord, PushStatusView, StoredPushTarget } from "./push-target.types.js";
+
+export interface PushSchedulerOptions {
+  targets: PushTargetService;
+  /** The trust lists' LastUpdateTime and their change events (CertificateManagerService). */
+  certificates: {
+    trustList(group: CertificateGroupName): { lastUpdateTime: Date };
+    onTrustListChanged(listener: (group: CertificateGroupName) => void): () => void;
+  };
+  runner: PushCycleRunner;
+  clock: Clock;
+  log: Logger;
+  /** GDS_PUSH_INTERVAL: how often it looks for work without being told. */
+  intervalMs: number;
+  /** GDS_PUSH_CONCURRENCY: cycles at once. */
+  concurrency: number;
+  /** GDS_PUSH_TIMEOUT: per device call. */
+  callTimeoutMs: number;
+  /** GDS_RENEW_BEFORE: renew when less than this is left of the device's certificate. */
+  renewBeforeMs: number;
+  /** First retry delay (default 30 s, never more than the cap). */
+  backoffBaseMs?: number;
+  /** Longest retry delay (default: GDS_PUSH_INTERVAL, at most 1 h). */
+  backoffCapMs?: number;
+  /** [0, 1); jitter. Default Math.random. */
+  random?: () => number;
+  /** How long stop() waits for running cycles (default 10 s). */
+  stopTimeoutMs?: number;
+}
+
+/** What is due for one device, derived from the store and the trust lists at `now`. */
+export interface DueWork {
+  target: StoredPushTarget;
+  reason: PushCycleRequest["reason"];
+  pushTrustList: boolean;
+  renewCertificate: boolean;
+  /** Who the outcome is audited as: the admin who asked, or push-scheduler. */
+  actor: string;
+  trustListLastUpdateTime: Date;
+}
+
+const HOUR = 3_600_000;
+const MIN_TIMER_MS = 200;
+const MAX_TIMER_MS = 2_147_000_000;
+
+/**
+ * Decides what a device needs at `now`, from its stored status alone (pure; exported for tests).
+ * - an admin's pending "push now": everything, at once, regardless of backoff;
+ * - within a backoff after a failure: nothing;
+ * - no confirmed certificate yet, or less than renewBefore left: certificate (and trust list);
+ * - the group's trust list changed since the device last confirmed it: trust list.
+ */
+export function dueWork(target: StoredPushTarget, status: PushStatusRecord | undefined, now: Date, trustListLastUpdateTime: Date, renewBeforeMs: number): DueWork | undefined {
+  const t = now.getTime();
+  const base = { target, trustListLastUpdateTime };
+  if (status?.pushRequestedAt) {
+    return { ...base, reason: "admin", pushTrustList: true, renewCertificate: true, actor: status.pushRequestedBy ?? PUSH_SCHEDULER_ACTOR };
+  }
+  if (status?.nextAttemptAt && t < Date.parse(status.nextAttemptAt)) return undefined;
+  const noCertificate = !status?.certificate;
+  const renew = noCertificate || Date.parse(status.certificate!.notAfter) - t < renewBeforeMs;
+  const pushed = status?.trustList ? Date.parse(status.trustList.lastUpdateTime) : NaN;
+  const trustListStale = !(pushed === trustListLastUpdateTime.getTime());
+  if (!renew && !trustListStale) return undefined;
+  const failing = (status?.consecutiveFailures ?? 0) > 0;
+  const reason: PushCycleRequest["reason"] = failing ? "retry" : noCertificate ? "firstPush" : renew ? "renewal" : "trustListChanged";
+  return { ...base, reason, pushTrustList: true, renewCertificate: renew, actor: PUSH_SCHEDULER_ACTOR };
+}
+
+/** Exponential backoff with jitter: the n-th consecutive failure waits base·2^(n-1), capped, times 0.5–1.0. */
+export function backoffDelay(failures: number, baseMs: number, capMs: number, random: () => number): number {
+  const exp = Math.min(capMs, baseMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.round(exp * (0.5 + 0.5 * random()));
+}
+
+/**
+ * Runs push cycles when they are due. The source of truth is the store (targets, statuses with
+ * nextAttemptAt and pending admin requests) and the trust lists' LastUpdateTime: the timer only
+ * decides when to look again, so a restart or a missed event loses nothing. Never two cycles for
+ * one device at once; at most `concurrency` in all.
+ */
+export class PushScheduler {
+  private readonly running = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopped = false;
+  private ticking: Promise<void> | undefined;
+  private tickAgain = false;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly random: () => number;
+  private readonly backoffCapMs: number;
+  private readonly backoffBaseMs: number;
+
+  constructor(private readonly opts: PushSchedulerOptions) {
+    this.random = opts.random ?? Math.random;
+    this.backoffCapMs = opts.backoffCapMs ?? Math.min(opts.intervalMs, HOUR);
+    this.backoffBaseMs = Math.min(opts.backoffBaseMs ?? 30_000, this.backoffCapMs);
+  }
+
+  /** Subscribes to trust-list and target changes and looks for work at once (then on its timer). */
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.unsubscribe.push(this.opts.certificates.onTrustListChanged(() => this.wake()));
+    this.unsubscribe.push(this.opts.targets.onChanged(() => this.wake()));
+    this.wake();
+  }
+
+  /** Looks for work soon (coalesced). */
+  wake(): void {
+    if (this.stopped) return;
+    void this.tick().catch((err) => this.opts.log.error({ err }, "push scheduler: looking for due pushes failed"));
+  }
+
+  /**
+   * One look at the store: starts every due cycle the concurrency limit allows and re-arms the
+   * timer. Resolves once the cycles are started (not finished: see whenIdle()).
+   */
+  async tick(): Promise<void> {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return this.ticking;
+    }
+    this.ticking = (async () => {
+      try {
+        do {
+          this.tickAgain = false;
+          await this.evaluate();
+        } while (this.tickAgain && !this.stopped);
+      } finally {
+        this.ticking = undefined;
+      }
+    })();
+    return this.ticking;
+  }
+
+  /** The ApplicationIds with a cycle running now. */
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  isRunning(applicationId: string): boolean {
+    return this.running.has(applicationId);
+  }
+
+  /** Resolves when no cycle is running (tests, stop). */
+  async whenIdle(): Promise<void> {
+    while (this.running.size > 0 || this.ticking) {
+      await Promise.allSettled([...this.running.values(), this.ticking]);
+    }
+  }
+
+  /** Status views with `running` filled in. */
+  status(applicationId?: string): Promise<PushStatusView[]> {
+    return this.opts.targets.status(applicationId, (id) => this.running.has(id));
+  }
+
+  /**
+   * PushNow: records the request (durable) and starts the cycle if the limit allows. With
+   * `waitMs`, waits up to that long for the cycle that serves the request to end; returns the
+   * device's status either way (status.running / pushRequestedAt tell whether it is still going).
+   */
+  async pushNow(applicationId: string, actor: string, waitMs = 0): Promise<PushStatusView> {
+    if (this.stopped) throw new GdsError("BadInvalidState", "the push scheduler is stopping");
+    const { applicationId: id, requestedAt } = await this.opts.targets.requestPush(applicationId, actor);
+    let finished: (() => void) | undefined;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    const off = this.opts.targets.onPushFinished(async (e) => {
+      if (e.applicationId !== id) return;
+      const s = await this.opts.targets.statusRecord(id);
+      if (!s?.pushRequestedAt || Date.parse(s.pushRequestedAt) > Date.parse(requestedAt)) finished?.();
+    });
+    try {
+      await this.tick();
+      if (waitMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+        clearTimeout(timer);
+      }
+    } finally {
+      off();
+    }
+    return (await this.status(id))[0];
+  }
+
+  /** Stops looking for work and waits (bounded) for running cycles to end. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const off of this.unsubscribe.splice(0)) off();
+    if (this.running.size === 0) return;
+    const bound = this.opts.stopTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      Promise.allSettled([...this.running.values()]).then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), bound))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.opts.log.warn({ running: this.runningIds() }, `push scheduler stopped with cycles still running after ${bound} ms; they are recorded as attempts and re-run after the next start`);
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private async evaluate(): Promise<void> {
+    const now = this.opts.clock.now();
+    const targets = await this.opts.targets.targets();
+    const statuses = await this.opts.targets.statusRecords();
+    const due: DueWork[] = [];
+    let nextWake = now.getTime() + this.opts.intervalMs;
+    for (const target of targets) {
+      const status = statuses.get(target.applicationId);
+      if (this.running.has(target.applicationId)) continue;
+      let trustListTime: Date;
+      try {
+        trustListTime = this.opts.certificates.trustList(target.group).lastUpdateTime;
+      } catch (err) {
+        this.opts.log.error({ err, group: target.group }, "push scheduler: cannot read the trust list");
+        continue;
+      }
+      const work = dueWork(target, status, now, trustListTime, this.opts.renewBeforeMs);
+      if (work) {
+        due.push(work);
+        continue;
+      }
+      // Not due now: wake up when it will be, if that is before the next regular look.
+      if (status?.nextAttemptAt) nextWake = Math.min(nextWake, Date.parse(status.nextAttemptAt));
+      if (status?.certificate) nextWake = Math.min(nextWake, Date.parse(status.certificate.notAfter) - this.opts.renewBeforeMs + 1);
+    }
+    // Admin requests first, then whoever waited longest.
+    due.sort((a, b) => Number(b.reason === "admin") - Number(a.reason === "admin") || (statuses.get(a.target.applicationId)?.lastAttempt ?? "").localeCompare(statuses.get(b.target.applicationId)?.lastAttempt ?? ""));
+    for (const work of due) {
+      if (this.stopped || this.running.size >= this.opts.concurrency) break;
+      this.launch(work);
+    }
+    this.arm(Math.max(MIN_TIMER_MS, nextWake - now.getTime()));
+  }
+
+  private arm(delayMs: number): void {
+    if (this.stopped || !this.started) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.wake(), Math.min(delayMs, MAX_TIMER_MS));
+    this.timer.unref();
+  }
+
+  private launch(work: DueWork): void {
+    const id = work.target.applicationId;
+    const cycle = this.runCycle(work)
+      .catch((err) => this.opts.log.error({ err, applicationId: id }, "push scheduler: recording a push cycle failed"))
+      .finally(() => {
+        this.running.delete(id);
+        // A slot is free (and this device's status changed): look again.
+        this.wake();
+      });
+    this.running.set(id, cycle);
+  }
+
+  private async runCycle(work: DueWork): Promise<void> {
+    const id = work.target.applicationId;
+    const startedAt = this.opts.clock.now();
+    await this.opts.targets.recordAttempt(id, startedAt, work.reason);
+    let request: PushCycleRequest;
+    let result: PushCycleResult;
+    try {
+      request = {
+        target: this.opts.targets.pushTargetFor(work.target),
+        pushTrustList: work.pushTrustList,
+        renewCertificate: work.renewCertificate,
+        reason: work.reason,
+        callTimeoutMs: this.opts.callTimeoutMs,
+      };
+    } catch (err) {
+      // No cycle possible (application gone, password unreadable): recorded like a failed connect.
+      const statusCode = err instanceof GdsError ? err.statusName : "BadInternalError";
+      request = {
+        target: { applicationId: id, applicationUri: "", endpointUrl: work.target.endpointUrl, securityPolicy: work.target.securityPolicy, securityMode: work.target.securityMode, identity: { kind: "certificate" }, regeneratePrivateKey: work.target.regeneratePrivateKey, group: work.target.group },
+        pushTrustList: work.pushTrustList,
+        renewCertificate: work.renewCertificate,
+        reason: work.reason,
+        callTimeoutMs: this.opts.callTimeoutMs,
+      };
+      result = { ok: false, steps: [], error: { step: "connect", statusCode, message: (err as Error).message } };
+      await this.record(work, request, result, startedAt);
+      return;
+    }
+    this.opts.log.info({ applicationId: id, endpointUrl: request.target.endpointUrl, reason: work.reason, renewCertificate: work.renewCertificate }, "push cycle starting");
+    try {
+      result = await this.opts.runner.run(request);
+    } catch (err) {
+      // The runner should report failures in its result; a throw is still only this device's problem.
+      result = { ok: false, steps: [], error: { step: "connect", statusCode: err instanceof GdsError ? err.statusName : "BadInternalError", message: `push cycle threw: ${(err as Error)?.message ?? String(err)}` } };
+    }
+    await this.record(work, request, result, startedAt);
+  }
+
+  private async record(work: DueWork, request: PushCycleRequest, result: PushCycleResult, startedAt: Date): Promise<void> {
+    let nextAttemptAt: Date | undefined;
+    if (!result.ok) {
+      const before = await this.opts.targets.statusRecord(work.target.applicationId);
+      const failures = (before?.consecutiveFailures ?? 0) + 1;
+      nextAttemptAt = new Date(this.opts.clock.now().getTime() + backoffDelay(failures, this.backoffBaseMs, this.backoffCapMs, this.random));
+    }
+    await this.opts.targets.recordResult({ request, result, startedAt, trustListLastUpdateTime: work.trustListLastUpdateTime, nextAttemptAt, actor: work.actor });
+  }
+}
