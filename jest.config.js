@@ -10,6 +10,9 @@ export default {
   },
   setupFiles: ["reflect-metadata"],
   testMatch: ["<rootDir>/test/**/*.test.ts"],
+  // scripts/demo-device has its own node_modules (node-opcua 2.157): not for jest's module map.
+  modulePathIgnorePatterns: ["<rootDir>/scripts/demo-device/"],
+  watchPathIgnorePatterns: ["<rootDir>/scripts/demo-device/"],
   testTimeout: 60000,
   // node-opcua keeps process-wide timers (clock adjustment) alive after servers stop.
   forceExit: true,

@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+/**
+ * Demo device: a push-managed OPC UA server (OPC 10000-12 §7.10 ServerConfiguration) for
+ * opcua-gds tests and demos. Plain JS, no build step; its own npm project because
+ * node-opcua-server-configuration on npm is stuck at 2.157.0 and pins node-opcua 2.157, which
+ * cannot share a process with the GDS's node-opcua 2.186.
+ *
+ *   node device.mjs [--port 4850] [--hostname 127.0.0.1] [--pki-dir DIR] [--user secadmin]
+ *                   [--password P | --password-env VAR] [--trust DIR] [--strict | --accept-unknown]
+ *                   [--application-uri URI]
+ *
+ * Every flag has an env var: DEMO_DEVICE_PORT, DEMO_DEVICE_HOSTNAME, DEMO_DEVICE_PKI_DIR,
+ * DEMO_DEVICE_USER, DEMO_DEVICE_PASSWORD, DEMO_DEVICE_TRUST, DEMO_DEVICE_STRICT=1,
+ * DEMO_DEVICE_APPLICATION_URI. Flags win over env vars.
+ *
+ * - Endpoints: None, Basic256Sha256 Sign and SignAndEncrypt. ServerConfiguration methods need
+ *   SignAndEncrypt and a user holding SecurityAdmin (well-known role ns=0;i=15704): the one user
+ *   `--user` has it. Anonymous sessions are allowed (browse/read only).
+ * - `--password`/`--password-env`: without them the demo default password is used, and only while
+ *   listening on a loopback address (the device refuses to start on another address without one).
+ * - `--trust DIR`: the files `gds trustlist export` writes (DER or PEM certificates, CRLs as .crl or
+ *   PEM "X509 CRL") are copied into the device's trusted store at start (certificates to
+ *   trusted/certs, CRLs to trusted/crl), so it trusts the GDS (its CA and its own certificate).
+ * - Unknown client certificates are accepted by default (demo convenience; a warning is logged,
+ *   and the certificate lands in trusted/certs like a real device whose admin clicked "trust").
+ *   `--strict` refuses them: only certificates from --trust (or signed by a CA among them) pass.
+ * - Ready: prints one line `demo-device listening on opc.tcp://HOST:PORT ...` on stdout.
+ *   SIGTERM/SIGINT: shuts down and exits 0.
+ * - State: the PKI (own certificate and key, trusted/issuers/rejected) lives in --pki-dir
+ *   (default: <os tmp>/opcua-gds-demo-device-<port>); a pushed certificate survives a restart.
+ *
+ * Quirks of node-opcua-server-configuration 2.157 (what a GDS pushing to this device meets; see
+ * ../../../shared/toolchain.md "Push targets"; each is asserted by test/integration/demo-device.test.ts):
+ * - CreateSigningRequest / UpdateCertificate / ApplyChanges / TrustList writes need SignAndEncrypt
+ *   (Sign only: BadSecurityModeInsufficient) and SecurityAdmin (anonymous: BadUserAccessDenied).
+ *   A wrong password refuses the session itself with BadUserAccessDenied (not BadIdentityTokenRejected).
+ * - CreateSigningRequest with RegeneratePrivateKey=true needs a nonce of >= 32 bytes
+ *   (else BadInvalidArgument); an empty SubjectName reuses the current certificate's subject; the
+ *   CSR carries the device's ApplicationUri.
+ * - TrustList Open(0x06)/Write/CloseAndUpdate answers Good but changes nothing (verified: the
+ *   list read back is unchanged); only AddCertificate/RemoveCertificate change the trust list.
+ * - UpdateCertificate checks the key and the validity dates, answers ApplyChangesRequired=true and
+ *   changes nothing until ApplyChanges. IssuerCertificates are not kept: the device then serves its
+ *   leaf only, so a 2.186 client without the CA in its PKI gets BadCertificateChainIncomplete.
+ * - ApplyChanges suspends the endpoints, moves the new certificate (and key) into own/, and 2 s
+ *   later closes every channel and resumes the endpoints: clients must reconnect; new channels,
+ *   CreateSession and GetEndpoints then present the new certificate (verified, also after a
+ *   restart: the state is in --pki-dir). Nothing more is needed from this script for that.
+ * - SupportedPrivateKeyFormats is ["PEM"].
+ * - In strict mode an untrusted client certificate is answered by closing the socket (the client
+ *   sees "socket has been disconnected"); the certificate lands in pki/rejected.
+ * - 2.157 puts its own self-signed certificate into trusted/certs at first start.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+  MessageSecurityMode,
+  OPCUACertificateManager,
+  OPCUAServer,
+  SecurityPolicy,
+  WellKnownRoles,
+  makeRoles,
+} from "node-opcua";
+import { installPushCertificateManagementOnServer } from "node-opcua-server-configuration";
+
+const DEMO_DEFAULT_PASSWORD = "demo-secadmin-password";
+
+function usage() {
+  return [
+    "usage: node device.mjs [options]",
+    "  --port N                 TCP port (default 4850; env DEMO_DEVICE_PORT)",
+    "  --hostname H             address to listen on and to put in endpoint URLs (default 127.0.0.1; env DEMO_DEVICE_HOSTNAME)",
+    "  --pki-dir DIR            PKI and state folder (default <tmp>/opcua-gds-demo-device-<port>; env DEMO_DEVICE_PKI_DIR)",
+    "  --user NAME              the SecurityAdmin user (default secadmin; env DEMO_DEVICE_USER)",
+    "  --password P             its password (env DEMO_DEVICE_PASSWORD)",
+    "  --password-env VAR       read the password from env var VAR",
+    "  --trust DIR              copy the certificates/CRLs in DIR (gds trustlist export) into the trusted store at start (env DEMO_DEVICE_TRUST)",
+    "  --strict                 refuse unknown client certificates (env DEMO_DEVICE_STRICT=1)",
+    "  --accept-unknown         accept unknown client certificates, with a warning (the default)",
+    "  --application-uri URI    the device's ApplicationUri (default urn:opcua-gds:demo-device; env DEMO_DEVICE_APPLICATION_URI)",
+  ].join("\n");
+}
+
+function fail(message) {
+  process.stderr.write(`demo-device: ${message}\n`);
+  process.exit(2);
+}
+
+function parseOptions(argv, env) {
+  const o = {
+    port: env.DEMO_DEVICE_PORT,
+    hostname: env.DEMO_DEVICE_HOSTNAME,
+    pkiDir: env.DEMO_DEVICE_PKI_DIR,
+    user: env.DEMO_DEVICE_USER,
+    password: env.DEMO_DEVICE_PASSWORD,
+    trust: env.DEMO_DEVICE_TRUST,
+    strict: env.DEMO_DEVICE_STRICT === "1" || env.DEMO_DEVICE_STRICT === "true",
+    applicationUri: env.DEMO_DEVICE_APPLICATION_URI,
+  };
+  const valued = { "--port": "port", "--hostname": "hostname", "--pki-dir": "pkiDir", "--user": "user", "--password": "password", "--trust": "trust", "--application-uri": "applicationUri" };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let inline;
+    const eq = arg.indexOf("=");
+    if (arg.startsWith("--") && eq > 0) {
+      inline = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const take = () => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined) fail(`${arg} needs a value\n${usage()}`);
+      return v;
+    };
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(usage() + "\n");
+      process.exit(0);
+    } else if (arg in valued) o[valued[arg]] = take();
+    else if (arg === "--password-env") {
+      const name = take();
+      const v = env[name];
+      if (v === undefined || v === "") fail(`--password-env ${name}: that environment variable is not set`);
+      o.password = v;
+    } else if (arg === "--strict") o.strict = true;
+    else if (arg === "--accept-unknown") o.strict = false;
+    else fail(`unknown option ${argv[i]}\n${usage()}`);
+  }
+  const port = Number(o.port ?? 4850);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be 1..65535, got ${o.port}`);
+  o.port = port;
+  o.hostname ||= "127.0.0.1";
+  o.user ||= "secadmin";
+  o.applicationUri ||= "urn:opcua-gds:demo-device";
+  o.pkiDir = path.resolve(o.pkiDir || path.join(os.tmpdir(), `opcua-gds-demo-device-${port}`));
+  if (!o.password) {
+    const loopback = o.hostname === "localhost" || o.hostname === "::1" || o.hostname.startsWith("127.");
+    if (!loopback) fail(`listening on ${o.hostname} needs --password or --password-env (the demo default password is only for loopback)`);
+    o.password = DEMO_DEFAULT_PASSWORD;
+    o.demoPassword = true;
+  }
+  return o;
+}
+
+/** DER bytes of a certificate or CRL file (DER, or PEM with one block). */
+function readDerOrPem(file) {
+  const bytes = fs.readFileSync(file);
+  const text = bytes.toString("latin1");
+  const m = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
+  if (!m) return { der: bytes, pemLabel: undefined };
+  return { der: Buffer.from(m[2].replace(/\s+/g, ""), "base64"), pemLabel: m[1] };
+}
+
+/** Copies the files of `dir` (what `gds trustlist export` writes) into the trusted store. */
+function installTrust(dir, pkiDir) {
+  const certsDir = path.join(pkiDir, "trusted", "certs");
+  const crlDir = path.join(pkiDir, "trusted", "crl");
+  fs.mkdirSync(certsDir, { recursive: true });
+  fs.mkdirSync(crlDir, { recursive: true });
+  const copied = [];
+  for (const name of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, name);
+    if (!fs.statSync(file).isFile()) continue;
+    const ext = path.extname(name).toLowerCase();
+    if (![".der", ".cer", ".crt", ".pem", ".crl"].includes(ext)) continue;
+    const { der, pemLabel } = readDerOrPem(file);
+    const isCrl = pemLabel ? pemLabel.includes("CRL") : ext === ".crl";
+    const base = path.basename(name, path.extname(name));
+    const dest = isCrl ? path.join(crlDir, `${base}.crl`) : path.join(certsDir, `${base}.der`);
+    fs.writeFileSync(dest, der);
+    copied.push(path.relative(pkiDir, dest));
+  }
+  return copied;
+}
+
+function log(message) {
+  process.stdout.write(`demo-device: ${message}\n`);
+}
+
+async function main() {
+  const o = parseOptions(process.argv.slice(2), process.env);
+  fs.mkdirSync(o.pkiDir, { recursive: true });
+  const serverPki = path.join(o.pkiDir, "pki");
+  const userPki = path.join(o.pkiDir, "user-pki");
+
+  if (o.trust) {
+    if (!fs.existsSync(o.trust) || !fs.statSync(o.trust).isDirectory()) fail(`--trust ${o.trust}: not a folder`);
+    const copied = installTrust(o.trust, serverPki);
+    log(`trusting ${copied.length} file(s) from ${o.trust}: ${copied.join(", ")}`);
+  }
+  if (o.demoPassword) log(`WARNING: user ${o.user} has the demo default password "${DEMO_DEFAULT_PASSWORD}"; use --password-env VAR for anything but a local demo`);
+  if (!o.strict) log("WARNING: accepting unknown client certificates (demo mode); use --strict to refuse them");
+
+  const serverCertificateManager = new OPCUACertificateManager({
+    rootFolder: serverPki,
+    automaticallyAcceptUnknownCertificate: !o.strict,
+  });
+  const userCertificateManager = new OPCUACertificateManager({
+    rootFolder: userPki,
+    automaticallyAcceptUnknownCertificate: false,
+  });
+
+  const server = new OPCUAServer({
+    port: o.port,
+    hostname: o.hostname,
+    alternateHostname: [],
+    serverCertificateManager,
+    userCertificateManager,
+    serverInfo: {
+      applicationUri: o.applicationUri,
+      productUri: "urn:opcua-gds:demo-device",
+      applicationName: { text: "opcua-gds demo device", locale: "en" },
+    },
+    buildInfo: { productName: "opcua-gds demo device", manufacturerName: "opcua-gds" },
+    securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256],
+    securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+    allowAnonymous: true,
+    userManager: {
+      isValidUser: (userName, password) => userName === o.user && password === o.password,
+      getUserRoles: (userName) =>
+        userName === o.user ? makeRoles([WellKnownRoles.AuthenticatedUser, WellKnownRoles.SecurityAdmin]) : makeRoles([WellKnownRoles.Anonymous]),
+    },
+  });
+
+  await server.initialize();
+  await installPushCertificateManagementOnServer(server);
+
+  const serverConfiguration = server.engine.addressSpace.rootFolder.objects.server.getChildByName("ServerConfiguration");
+  const pushManager = serverConfiguration?.$pushCertificateManager;
+  if (pushManager) {
+    pushManager.on("CertificateChanged", () => log("ApplyChanges: certificate changed; channels are closed and endpoints resumed"));
+  }
+
+  await server.start();
+  const endpointUrl = `opc.tcp://${o.hostname}:${o.port}`;
+  log(`listening on ${endpointUrl} (pki ${o.pkiDir}, user ${o.user}, ${o.strict ? "strict" : "accepting unknown client certificates"})`);
+
+  let stopping = false;
+  const stop = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    const force = setTimeout(() => process.exit(0), 5000);
+    force.unref();
+    try {
+      await server.shutdown(0);
+    } catch (err) {
+      process.stderr.write(`demo-device: shutdown: ${err?.message ?? err}\n`);
+    }
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err) => {
+  process.stderr.write(`demo-device: failed to start: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});
