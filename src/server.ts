@@ -4,8 +4,13 @@ import type { GdsConfig } from "./config.js";
 import { acquireDataDirLock } from "./data-dir-lock.js";
 import { DirectoryService } from "./directory/directory-service.js";
 import { createLogger, type Logger } from "./log.js";
-import { startGdsEndpoint } from "./opcua/gds-server.js";
+import { startGdsEndpoint, type GdsEndpoint } from "./opcua/gds-server.js";
 import { opsAdminExtension } from "./opcua/install-ops-admin.js";
+import { statusAdminExtension } from "./opcua/install-status-admin.js";
+import { GdsMetrics } from "./http/metrics.js";
+import { startMonitoringHttp } from "./http/monitoring.js";
+import type { HttpListener } from "./http/http-server.js";
+import { FigureSource, type PushFigures } from "./ops/gds-figures.js";
 import { LowdbStore } from "./store/lowdb-store.js";
 import { ADMIN_ROLES } from "./users/roles.js";
 import { UserService } from "./users/user-service.js";
@@ -21,6 +26,10 @@ export interface RunningGds {
   users: UserService;
   certificates: CertificateManagerService;
   ca: LocalCaBackend;
+  /** Base URL of the /metrics and /healthz listener; undefined when GDS_HTTP_PORT is 0. */
+  httpUrl?: string;
+  /** The node-opcua server behind the endpoint (e.g. suspendEndPoints() to see /healthz fail). */
+  opcuaServer: GdsEndpoint["server"];
   /** Stops accepting connections, flushes the store, releases the data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -89,7 +98,14 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     })();
     // Awaited by the endpoint later; meanwhile a failure must not count as an unhandled rejection.
     certificatesReady.catch(() => undefined);
+    // Operations (issue 5): figures for /metrics, the admin variables and GetStatus.
+    const startedAt = new Date();
+    let endpointUrlForStatus = "";
+    // The push service (issue 4), once it exists: summary() and onPushFinished() for the figures.
+    let pushFigures: PushFigures | undefined;
+    let metrics: GdsMetrics | undefined;
     const endpoint = await startGdsEndpoint({
+      onMethodCall: (call) => metrics?.observeMethodCall(call),
       certificates: certificatesReady,
       audit,
       port: config.port,
@@ -101,13 +117,35 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       log,
       adminExtensions: [
         opsAdminExtension({ directory, ca, audit, clock, renewBeforeMs: config.renewBeforeMs }),
+        statusAdminExtension({ directory, clock, renewBeforeMs: config.renewBeforeMs, push: () => pushFigures, startedAt, endpointUrl: () => endpointUrlForStatus }),
       ],
     });
     log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);
 
     let stopping: Promise<void> | undefined;
     const cm = await certificatesReady;
+    endpointUrlForStatus = endpoint.endpointUrl;
+    metrics = new GdsMetrics(new FigureSource({ directory, certificates: cm, clock, renewBeforeMs: config.renewBeforeMs, push: () => pushFigures }));
+    let http: HttpListener | undefined;
+    try {
+      http = await startMonitoringHttp({
+        host: config.httpHost,
+        port: config.httpPort,
+        metrics,
+        store: openStore,
+        endpoint: { port: config.port, url: endpoint.endpointUrl },
+        startedAt,
+        log,
+      });
+    } catch (err) {
+      metrics.close();
+      await endpoint.stop().catch(() => undefined);
+      throw err;
+    }
+    const openMetrics = metrics;
     return {
+      httpUrl: http?.url,
+      opcuaServer: endpoint.server,
       endpointUrl: endpoint.endpointUrl,
       port: config.port,
       directory,
@@ -117,6 +155,8 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       stop() {
         stopping ??= (async () => {
           try {
+            await http?.close();
+            openMetrics.close();
             await endpoint.stop();
           } finally {
             cm.close();

@@ -85,6 +85,7 @@ async function startGds(extraEnv: Record<string, string> = {}): Promise<Server> 
     [GDS_CLI, "start"],
     {
       GDS_PORT: String(port),
+      GDS_HTTP_PORT: "0", // no /metrics listener: 4841 would collide between the children
       GDS_DATA_DIR: dataDir,
       GDS_HOSTNAME: "127.0.0.1",
       GDS_ADMIN_PASSWORD: ADMIN_PASSWORD,

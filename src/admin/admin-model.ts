@@ -7,7 +7,7 @@
  * included) can show a String, and the CLI prints them as-is with --json.
  */
 import type { RequestState } from "../requests/certificate-manager.types.js";
-import { OPS_ADMIN_METHODS } from "./ops-admin-model.js";
+import { ADMIN_VARIABLES, OPS_ADMIN_METHODS } from "./ops-admin-model.js";
 import { PUSH_ADMIN_METHODS } from "./push-admin-model.js";
 
 export const ADMIN_NAMESPACE_URI = "urn:opcua-gds:admin";
@@ -114,6 +114,20 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
  * without editing each other's tables.
  */
 export const ADMIN_METHODS: AdminMethod[] = [...CORE_ADMIN_METHODS, ...PUSH_ADMIN_METHODS, ...OPS_ADMIN_METHODS];
+
+export type AdminVariableType = "UInt32" | "DateTime";
+
+/** A read-only variable of the admin object (a figure such as ApplicationCount), ids 1300–1399. */
+export interface AdminVariable {
+  /** BrowseName (in the admin namespace) and DisplayName. */
+  name: string;
+  /** Numeric NodeId in ADMIN_NAMESPACE_URI. */
+  id: number;
+  dataType: AdminVariableType;
+  description: string;
+}
+
+export { ADMIN_VARIABLES };
 
 /** The states ListRequests and `gds requests list --state` accept (every RequestState). */
 export const REQUEST_STATES = ["pending", "approved", "rejected", "delivered", "failed"] as const satisfies readonly RequestState[];

@@ -1,5 +1,5 @@
 /** Admin methods of the operations side (issue 5): ids 1200–1299. See admin-model.ts. */
-import type { AdminMethod } from "./admin-model.js";
+import type { AdminMethod, AdminVariable } from "./admin-model.js";
 
 export const OPS_ADMIN_METHODS: AdminMethod[] = [
   // --- certificates, CA and audit (src/opcua/install-ops-admin.ts) ---
@@ -44,4 +44,33 @@ export const OPS_ADMIN_METHODS: AdminMethod[] = [
     ],
     outputs: [{ name: "AuditJson", type: "String", description: "JSON {entries: [...], total, truncated, damagedLines}" }],
   },
+  // --- status (src/opcua/install-status-admin.ts) ---
+  {
+    name: "GetStatus",
+    id: 1240,
+    description:
+      "The server at a glance as JSON: endpoint, startedAt, uptimeSeconds, applications, certificates {valid, expiring, expired, revoked, issued} (expiring = less than GDS_RENEW_BEFORE left, by the server clock), renewBeforeSeconds, pendingRequests, pushManagedDevices and failedPushes (null without push management).",
+    inputs: [],
+    outputs: [{ name: "StatusJson", type: "String", description: "JSON status record" }],
+  },
+];
+
+/**
+ * Variables of the admin object (ids 1300–1399): the figures of GetStatus, readable (and
+ * subscribable) without a method call, e.g. in UaExpert. Values come from getters bound at run
+ * time (src/opcua/install-ops-variables.ts).
+ */
+export const ADMIN_VARIABLES: AdminVariable[] = [
+  { name: "ApplicationCount", id: 1300, dataType: "UInt32", description: "Applications registered in the Directory." },
+  { name: "PendingRequestCount", id: 1301, dataType: "UInt32", description: "Certificate requests waiting for a RegistrationAuthorityAdmin's decision." },
+  {
+    name: "ExpiringCertificateCount",
+    id: 1302,
+    dataType: "UInt32",
+    description: "Issued certificates, not revoked, that expire within GDS_RENEW_BEFORE (by the server clock).",
+  },
+  { name: "RevokedCertificateCount", id: 1303, dataType: "UInt32", description: "Issued certificates that have been revoked." },
+  { name: "PushManagedCount", id: 1304, dataType: "UInt32", description: "Applications whose certificates and trust lists the GDS pushes (0 without push management)." },
+  { name: "FailedPushCount", id: 1305, dataType: "UInt32", description: "Push-managed applications whose last push failed (0 without push management)." },
+  { name: "ServerStartTime", id: 1306, dataType: "DateTime", description: "When this server process started serving." },
 ];

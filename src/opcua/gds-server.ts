@@ -35,6 +35,7 @@ import { installAdmin, type AdminBody, type AdminExtension } from "./install-adm
 import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
 import { installDirectory } from "./install-directory.js";
+import { observeMethodCalls, type MethodCallObserver } from "./method-handler.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -60,6 +61,8 @@ export interface GdsEndpointOptions {
   certificates: CertificateManagerService | Promise<CertificateManagerService>;
   /** Admin methods of other features (push, operations); see install-admin.ts. */
   adminExtensions?: AdminExtension[];
+  /** Told of every method call answered (metrics: calls and their duration by method and status). */
+  onMethodCall?: MethodCallObserver;
   audit: AuditLog;
   log: Logger;
 }
@@ -189,6 +192,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     syncServerPki([group]).catch((err) => log.error({ err }, "updating the server PKI with the GDS CRLs failed"));
   });
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
+  const stopObservingCalls = opts.onMethodCall ? observeMethodCalls(addressSpace, opts.onMethodCall) : () => undefined;
   const extensionContext = { addressSpace, certificates, codec, access, log };
   const extraBodies = Object.assign({}, ...(opts.adminExtensions ?? []).map((extend) => extend(extensionContext))) as Record<string, AdminBody>;
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log, extraBodies });
@@ -201,6 +205,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     endpointUrl,
     async stop() {
       stopAuditEvents();
+      stopObservingCalls();
       stopPkiSync();
       for (const f of trustListFiles) f.dispose();
       await server.shutdown(0);

@@ -43,22 +43,63 @@ export function checkSecurityMode(context: ISessionContext, required: SecurityRe
   }
 }
 
+/** One finished method call, as metrics see it (issue 5: calls and their duration by method and status). */
+export interface MethodCallObservation {
+  /** The method's BrowseName. */
+  method: string;
+  /** The StatusCode's name: "Good", "BadUserAccessDenied", … */
+  status: string;
+  seconds: number;
+}
+
+export type MethodCallObserver = (observation: MethodCallObservation) => void;
+
+/** Observers by address space: several servers in one process (tests) each count their own calls. */
+const methodCallObservers = new WeakMap<object, MethodCallObserver>();
+
+/**
+ * Reports every call of a method bound with makeMethodHandler in this address space (Directory,
+ * CertificateManager, trust-list files, admin object). Returns the function that stops it.
+ */
+export function observeMethodCalls(addressSpace: object, observer: MethodCallObserver): () => void {
+  methodCallObservers.set(addressSpace, observer);
+  return () => {
+    if (methodCallObservers.get(addressSpace) === observer) methodCallObservers.delete(addressSpace);
+  };
+}
+
+function reportMethodCall(context: ISessionContext, method: string, status: string, startedNs: bigint): void {
+  const addressSpace = (context.object as { addressSpace?: object } | undefined)?.addressSpace;
+  const observer = addressSpace ? methodCallObservers.get(addressSpace) : undefined;
+  if (!observer) return;
+  try {
+    observer({ method, status, seconds: Number(process.hrtime.bigint() - startedNs) / 1e9 });
+  } catch {
+    // metrics never break a call
+  }
+}
+
 export function makeMethodHandler(opts: HandlerOptions): MethodFunctorA {
   const { method, security, body, log } = opts;
   // node-opcua requires exactly two declared parameters for an async handler.
   return async function (inputArguments: Variant[], context: ISessionContext): Promise<MethodResult> {
+    const started = process.hrtime.bigint();
     const call: CallContext = { context, method, userName: safeUserName(context) };
     try {
       checkSecurityMode(context, security);
       const out = (await body(inputArguments ?? [], call)) ?? [];
+      reportMethodCall(context, method, "Good", started);
       return { statusCode: StatusCodes.Good, outputArguments: out };
     } catch (err) {
       if (err instanceof GdsError) {
-        const statusCode = (StatusCodes as unknown as Record<string, typeof StatusCodes.Good>)[err.statusName] ?? StatusCodes.BadInternalError;
+        const known = (StatusCodes as unknown as Record<string, typeof StatusCodes.Good>)[err.statusName];
+        const statusCode = known ?? StatusCodes.BadInternalError;
         log.info({ method, user: call.userName, status: err.statusName, reason: err.message }, "method refused");
+        reportMethodCall(context, method, known ? err.statusName : "BadInternalError", started);
         return { statusCode, statusText: err.message };
       }
       log.error({ method, user: call.userName, err }, "method failed");
+      reportMethodCall(context, method, "BadInternalError", started);
       return { statusCode: StatusCodes.BadInternalError, statusText: "internal error; see the server log" };
     }
   };

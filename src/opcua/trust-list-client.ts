@@ -21,6 +21,39 @@ export class TrustListCallError extends Error {
   }
 }
 
+/** The server answered with something that is not what the method declares (wrong type, missing output). */
+export class TrustListFormatError extends Error {
+  readonly statusName = "BadDecodingError";
+  constructor(message: string) {
+    super(message);
+    this.name = "TrustListFormatError";
+  }
+}
+
+/** A browse or call that did not complete within `callTimeoutMs`. */
+export class TrustListTimeoutError extends Error {
+  readonly statusName = "BadTimeout";
+  constructor(what: string, ms: number) {
+    super(`${what} did not answer within ${ms} ms`);
+    this.name = "TrustListTimeoutError";
+  }
+}
+
+/** Races `promise` against a timer; the timer never keeps the process alive. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number | undefined, what: string): Promise<T> {
+  if (!ms || !Number.isFinite(ms) || ms <= 0) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TrustListTimeoutError(what, ms)), ms);
+    timer.unref?.();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 export type TrustListMethodName = "Open" | "OpenWithMasks" | "Read" | "Write" | "Close" | "CloseAndUpdate" | "AddCertificate" | "RemoveCertificate" | "GetPosition" | "SetPosition";
 
 export interface TrustListTransferOptions {
@@ -28,6 +61,8 @@ export interface TrustListTransferOptions {
   chunkSize?: number;
   /** Read gives up beyond this many bytes; default 16 MiB. */
   maxSize?: number;
+  /** Every browse and method call fails with TrustListTimeoutError after this long; default none. */
+  callTimeoutMs?: number;
 }
 
 const DEFAULT_CHUNK = 65536;
@@ -36,20 +71,20 @@ const MODE_READ = 0x01;
 const MODE_WRITE_ERASE_EXISTING = 0x06;
 
 /** The Methods of a TrustList object, by BrowseName. */
-export async function browseTrustListMethods(session: ClientSession, trustListNodeId: NodeId): Promise<Map<string, NodeId>> {
-  const result = await session.browse({
+export async function browseTrustListMethods(session: ClientSession, trustListNodeId: NodeId, callTimeoutMs?: number): Promise<Map<string, NodeId>> {
+  const result = await withTimeout(session.browse({
     nodeId: trustListNodeId,
     browseDirection: BrowseDirection.Forward,
     referenceTypeId: "HasComponent",
     includeSubtypes: true,
     nodeClassMask: NodeClass.Method,
     resultMask: 0x3f,
-  });
+  }), callTimeoutMs, `Browse of ${trustListNodeId.toString()}`);
   if (!result.statusCode.isGood()) throw new TrustListCallError("Browse", result.statusCode, trustListNodeId);
   const methods = new Map<string, NodeId>();
   for (const ref of result.references ?? []) {
-    const name = ref.browseName.name;
-    if (name) methods.set(name, ref.nodeId);
+    const name = ref.browseName?.name;
+    if (name && ref.nodeId) methods.set(name, ref.nodeId);
   }
   return methods;
 }
@@ -59,18 +94,26 @@ class TrustListCaller {
     private readonly session: ClientSession,
     private readonly objectId: NodeId,
     private readonly methods: Map<string, NodeId>,
+    private readonly callTimeoutMs?: number,
   ) {}
 
-  static async create(session: ClientSession, objectId: NodeId): Promise<TrustListCaller> {
-    return new TrustListCaller(session, objectId, await browseTrustListMethods(session, objectId));
+  static async create(session: ClientSession, objectId: NodeId, callTimeoutMs?: number): Promise<TrustListCaller> {
+    return new TrustListCaller(session, objectId, await browseTrustListMethods(session, objectId, callTimeoutMs), callTimeoutMs);
   }
 
   async call(name: TrustListMethodName, inputArguments: Variant[]): Promise<Variant[]> {
     const methodId = this.methods.get(name);
-    if (!methodId) throw new Error(`${this.objectId.toString()} has no method ${name}; is it a TrustListType object?`);
-    const result = await this.session.call({ objectId: this.objectId, methodId, inputArguments });
+    if (!methodId) throw new TrustListFormatError(`${this.objectId.toString()} has no method ${name}; is it a TrustListType object?`);
+    const result = await withTimeout(this.session.call({ objectId: this.objectId, methodId, inputArguments }), this.callTimeoutMs, `TrustList ${name}`);
     if (!result.statusCode.isGood()) throw new TrustListCallError(name, result.statusCode, this.objectId);
     return result.outputArguments ?? [];
+  }
+
+  /** The UInt32 FileHandle an Open/OpenWithMasks answered. */
+  static handleOf(method: string, out: Variant[]): number {
+    const v = out[0]?.value;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new TrustListFormatError(`TrustList ${method} answered no UInt32 FileHandle`);
+    return v;
   }
 
   /** Close, ignoring failures: used on the error path only. */
@@ -99,18 +142,20 @@ export async function readTrustListViaSession(
 ): Promise<DecodedTrustList> {
   const chunkSize = chunkSizeOf(opts);
   const maxSize = opts.maxSize ?? DEFAULT_MAX_SIZE;
-  const caller = await TrustListCaller.create(session, trustListNodeId);
+  const caller = await TrustListCaller.create(session, trustListNodeId, opts.callTimeoutMs);
   const opened =
     masks === undefined
       ? await caller.call("Open", [new Variant({ dataType: DataType.Byte, value: MODE_READ })])
       : await caller.call("OpenWithMasks", [u32(masks)]);
-  const handle = opened[0]?.value as number;
+  const handle = TrustListCaller.handleOf(masks === undefined ? "Open" : "OpenWithMasks", opened);
   const chunks: Buffer[] = [];
   let total = 0;
   try {
     for (;;) {
       const out = await caller.call("Read", [u32(handle), new Variant({ dataType: DataType.Int32, value: chunkSize })]);
-      const data = (out[0]?.value as Buffer | null) ?? Buffer.alloc(0);
+      const value = out[0]?.value as unknown;
+      if (value !== null && value !== undefined && !Buffer.isBuffer(value)) throw new TrustListFormatError("TrustList Read answered something other than a ByteString");
+      const data = (value as Buffer | null | undefined) ?? Buffer.alloc(0);
       chunks.push(data);
       total += data.length;
       if (total > maxSize) throw new Error(`trust list ${trustListNodeId.toString()} is larger than ${maxSize} bytes`);
@@ -138,9 +183,9 @@ export async function writeTrustListViaSession(
 ): Promise<{ applyChangesRequired: boolean }> {
   const chunkSize = chunkSizeOf(opts);
   const data = encodeTrustList(content, specifiedLists);
-  const caller = await TrustListCaller.create(session, trustListNodeId);
+  const caller = await TrustListCaller.create(session, trustListNodeId, opts.callTimeoutMs);
   const opened = await caller.call("Open", [new Variant({ dataType: DataType.Byte, value: MODE_WRITE_ERASE_EXISTING })]);
-  const handle = opened[0]?.value as number;
+  const handle = TrustListCaller.handleOf("Open", opened);
   try {
     for (let offset = 0; offset < data.length; offset += chunkSize) {
       await caller.call("Write", [u32(handle), new Variant({ dataType: DataType.ByteString, value: data.subarray(offset, offset + chunkSize) })]);
@@ -161,13 +206,19 @@ export async function writeTrustListViaSession(
 }
 
 /** AddCertificate(Certificate, IsTrustedCertificate) on a TrustList object. */
-export async function addTrustListCertificateViaSession(session: ClientSession, trustListNodeId: NodeId, der: Buffer, isTrusted: boolean): Promise<void> {
-  const caller = await TrustListCaller.create(session, trustListNodeId);
+export async function addTrustListCertificateViaSession(session: ClientSession, trustListNodeId: NodeId, der: Buffer, isTrusted: boolean, opts: { callTimeoutMs?: number } = {}): Promise<void> {
+  const caller = await TrustListCaller.create(session, trustListNodeId, opts.callTimeoutMs);
   await caller.call("AddCertificate", [new Variant({ dataType: DataType.ByteString, value: der }), new Variant({ dataType: DataType.Boolean, value: isTrusted })]);
 }
 
 /** RemoveCertificate(Thumbprint, IsTrustedCertificate) on a TrustList object; thumbprint = SHA-1 hex. */
-export async function removeTrustListCertificateViaSession(session: ClientSession, trustListNodeId: NodeId, thumbprint: string, isTrusted: boolean): Promise<void> {
-  const caller = await TrustListCaller.create(session, trustListNodeId);
+export async function removeTrustListCertificateViaSession(
+  session: ClientSession,
+  trustListNodeId: NodeId,
+  thumbprint: string,
+  isTrusted: boolean,
+  opts: { callTimeoutMs?: number } = {},
+): Promise<void> {
+  const caller = await TrustListCaller.create(session, trustListNodeId, opts.callTimeoutMs);
   await caller.call("RemoveCertificate", [new Variant({ dataType: DataType.String, value: thumbprint }), new Variant({ dataType: DataType.Boolean, value: isTrusted })]);
 }

@@ -37,6 +37,14 @@ export interface PushCycleRequest {
   reason: "admin" | "renewal" | "trustListChanged" | "firstPush" | "retry";
   /** Per device call; a device that does not answer in time fails the step with BadTimeout. */
   callTimeoutMs: number;
+  /**
+   * A signing request an earlier cycle left waiting for approval (GDS_AUTO_APPROVE=false; the
+   * result's `pendingRequestId`). When given, the cycle makes no new CSR: it finishes that request
+   * (still pending → step "sign" fails with BadNothingToDo again) and pushes its certificate.
+   */
+  pendingRequestId?: string;
+  /** How long to keep reconnecting after ApplyChanges (the device drops its channels); default max(3 × callTimeoutMs, 15 s). */
+  reconnectTimeoutMs?: number;
 }
 
 export type PushStep =
@@ -71,6 +79,10 @@ export interface PushCycleResult {
   certificate?: { serialHex: string; notBefore: string; notAfter: string; thumbprint: string };
   /** Serial of a certificate signed for the device but not confirmed in use (a partial failure). */
   signedButUnconfirmedSerialHex?: string;
+  /** The signing request waiting for approval: pass it back as `pendingRequestId` next time. */
+  pendingRequestId?: string;
+  /** The GDS signing request this cycle used (new or pending), for the log and status. */
+  requestId?: string;
 }
 
 export interface PushCycleRunner {

@@ -12,10 +12,12 @@ import {
   OPCUAServer,
   type UAMethod,
   type UAObject,
+  type UAVariable,
 } from "node-opcua";
 import { generateAdminNodesetXml, writeAdminNodeset } from "../../scripts/generate-admin-nodeset.js";
 import {
   ADMIN_METHODS,
+  ADMIN_VARIABLES,
   ADMIN_NAMESPACE_URI,
   ADMIN_NODESET_FILE,
   ADMIN_OBJECT_BROWSE_NAME,
@@ -62,6 +64,23 @@ describe("admin nodeset", () => {
   it("refuses a table with colliding NodeIds", () => {
     const [first] = ADMIN_METHODS;
     expect(() => generateAdminNodesetXml([first, { ...first, name: "Other", id: first.id + 1 }])).toThrow(/collides/);
+    // a variable on a method's argument NodeId, and two variables with one name
+    expect(() => generateAdminNodesetXml([first], [{ name: "V", id: first.id + 2, dataType: "UInt32", description: "" }])).toThrow(/collides/);
+    const [v] = ADMIN_VARIABLES;
+    expect(() => generateAdminNodesetXml([first], [v, { ...v, id: 1399 }])).toThrow(/duplicate/);
+  });
+
+  it("keeps the variables in their id range (1300–1399) with their Description", () => {
+    const xml = readFileSync(COMMITTED_XML, "utf8");
+    expect(ADMIN_VARIABLES.length).toBeGreaterThanOrEqual(4);
+    for (const v of ADMIN_VARIABLES) {
+      expect(v.id).toBeGreaterThanOrEqual(1300);
+      expect(v.id).toBeLessThanOrEqual(1399);
+      expect(xml).toContain(`<UAVariable NodeId="ns=1;i=${v.id}" BrowseName="1:${v.name}" ParentNodeId="ns=1;i=${ADMIN_OBJECT_ID}" DataType="${v.dataType}"`);
+      expect(xml).toContain(`<DisplayName>${v.name}</DisplayName>\n    <Description>${v.description.replace(/&/g, "&amp;").replace(/'/g, "&apos;")}</Description>`);
+    }
+    // the figures the issue names are there
+    expect(ADMIN_VARIABLES.map((v) => v.name)).toEqual(expect.arrayContaining(["ApplicationCount", "PendingRequestCount", "ExpiringCertificateCount", "FailedPushCount"]));
   });
 
   it("loads into a node-opcua server with the object, every method and its arguments", async () => {
@@ -113,6 +132,19 @@ describe("admin nodeset", () => {
           expect(actual.valueRank).toBe(expected.type.endsWith("[]") ? 1 : -1);
           expect(actual.description).toEqual(new LocalizedText({ locale: "en", text: expected.description }));
         });
+      }
+
+      for (const v of ADMIN_VARIABLES) {
+        const variable = addressSpace.findNode(`ns=${ns};i=${v.id}`) as UAVariable | null;
+        expect(variable?.nodeClass).toBe(NodeClass.Variable);
+        expect(variable!.browseName.toString()).toBe(`${ns}:${v.name}`);
+        expect(variable!.parent?.nodeId.toString()).toBe(admin!.nodeId.toString());
+        expect(variable!.typeDefinitionObj.nodeId.toString()).toBe("ns=0;i=63");
+        expect(variable!.dataType.toString()).toBe(`ns=0;i=${DataType[v.dataType]}`);
+        expect(variable!.valueRank).toBe(-1);
+        expect(variable!.accessLevel).toBe(1); // CurrentRead only
+        expect(variable!.description?.text).toBe(v.description);
+        expect(admin!.getComponentByName(v.name, ns)?.nodeId.toString()).toBe(variable!.nodeId.toString());
       }
     } finally {
       await server.shutdown();

@@ -65,6 +65,9 @@ export async function startTestGds(overrides: Partial<GdsConfig> = {}, options: 
     adminPassword: ADMIN_PASSWORD,
     logLevel: "info",
     acceptUnknownCertificates: true,
+    // No /metrics listener unless a test asks for one (httpPort: await freePort()): the default
+    // 4841 would collide between servers started in parallel.
+    httpPort: 0,
     ...overrides,
   };
   const logFile = path.join(dataDir, "test-server.log");

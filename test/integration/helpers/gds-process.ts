@@ -18,7 +18,8 @@ export interface GdsProcess {
 export function runGds(args: string[], env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
   // jest's NODE_OPTIONS and the developer's own GDS_* settings are not for the child.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_OPTIONS" && !k.startsWith("GDS_")));
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, NODE_ENV: "production", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // GDS_HTTP_PORT=0 unless the test sets it: the default 4841 would collide between parallel servers.
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, NODE_ENV: "production", GDS_HTTP_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));

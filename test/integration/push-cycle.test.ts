@@ -1,0 +1,206 @@
+/**
+ * One push cycle (src/push/push-cycle.ts) of a real GDS against the real demo device
+ * (scripts/demo-device: node-opcua 2.157 with push certificate management, a child process).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import pino from "pino";
+import { MessageSecurityMode, NodeId, OPCUAClient } from "node-opcua";
+import { verifyIssuedBy, certificateInfo } from "../../src/ca/certificate-info.js";
+import { addTrustListCertificateViaSession, readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
+import { DevicePushCycle } from "../../src/push/push-cycle.js";
+import type { PushCycleRequest, PushTarget } from "../../src/push/push-cycle.types.js";
+import { connect, sharedClientPkiDir, startTestGds, tempDir, type TestGds } from "./helpers/gds-harness.js";
+import { opensslSelfSigned } from "./helpers/gds-cli.js";
+import { registerOk, sampleServer } from "./helpers/directory-client.js";
+import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+
+const DEVICE_TRUST_LIST = new NodeId(NodeId.NodeIdType.NUMERIC, 12642, 0);
+const CALL_TIMEOUT_MS = 10_000;
+
+function pemToDer(file: string): Buffer {
+  const text = fs.readFileSync(file, "latin1");
+  return Buffer.from(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(text)![1]!.replace(/\s+/g, ""), "base64");
+}
+
+const sha1 = (der: Buffer) => crypto.createHash("sha1").update(der).digest("hex");
+
+/** The certificate the device announces (GetEndpoints on a fresh channel, security None). */
+async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
+  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
+  await client.connect(endpointUrl);
+  try {
+    const endpoints = await client.getEndpoints();
+    const secure = endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt);
+    return Buffer.from(secure!.serverCertificate!);
+  } finally {
+    await client.disconnect();
+  }
+}
+
+describe("push cycle against the demo device", () => {
+  let t: TestGds;
+  let device: DemoDevice;
+  let cycle: DevicePushCycle;
+  let applicationId: string;
+  let extraTrusted: Buffer;
+  const work = tempDir("push-cycle-it-");
+
+  const target = (overrides: Partial<PushTarget> = {}): PushTarget => ({
+    applicationId,
+    applicationUri: device.applicationUri,
+    endpointUrl: device.endpointUrl,
+    securityPolicy: "Basic256Sha256",
+    securityMode: "SignAndEncrypt",
+    identity: { kind: "userName", userName: device.user, password: device.password },
+    regeneratePrivateKey: true,
+    group: "DefaultApplicationGroup",
+    ...overrides,
+  });
+  const request = (overrides: Partial<PushCycleRequest> = {}): PushCycleRequest => ({
+    target: target(),
+    pushTrustList: true,
+    renewCertificate: true,
+    reason: "admin",
+    callTimeoutMs: CALL_TIMEOUT_MS,
+    ...overrides,
+  });
+
+  /** Puts the GDS CA and CRL into the test client's PKI (read from disk by each new connect). */
+  const trustGdsCaInTestClient = () => {
+    const pki = sharedClientPkiDir("push-cycle-it");
+    const snapshot = t.gds.certificates.trustList("DefaultApplicationGroup");
+    for (const sub of ["trusted/certs", "issuers/certs", "issuers/crl"]) fs.mkdirSync(path.join(pki, sub), { recursive: true });
+    const ca = snapshot.trustedCertificates[0]!;
+    fs.writeFileSync(path.join(pki, "trusted/certs", `gds-ca-${sha1(ca)}.der`), ca);
+    fs.writeFileSync(path.join(pki, "issuers/certs", `gds-ca-${sha1(ca)}.der`), ca);
+    fs.writeFileSync(path.join(pki, "issuers/crl", `gds-ca-${sha1(ca)}.crl`), snapshot.trustedCrls[0]!);
+  };
+
+  beforeAll(async () => {
+    [t, device] = await Promise.all([startTestGds(), startDemoDevice()]);
+    const admin = await connect(t.endpointUrl);
+    try {
+      const id = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
+      applicationId = String(id.value).toLowerCase(); // as the store keys applications
+    } finally {
+      await admin.close();
+    }
+    const logger = pino({ level: "info" }, pino.destination({ dest: path.join(work, "push.log"), sync: true }));
+    cycle = new DevicePushCycle({ certificates: t.gds.certificates, dataDir: t.config.dataDir, log: logger });
+
+    // The device's own trusted entry (put there by its admin), which a push must keep.
+    const other = opensslSelfSigned(work, "device-admin-peer", { ca: false, subject: "/CN=peer of the device" });
+    extraTrusted = pemToDer(other.cert);
+    const s = await connect(device.endpointUrl, { user: { userName: device.user, password: device.password }, pkiName: "push-cycle-it" });
+    try {
+      await addTrustListCertificateViaSession(s.session, DEVICE_TRUST_LIST, extraTrusted, true);
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await device?.stop();
+    await t?.stop();
+  });
+
+  it("renews the device: it serves a GDS-signed certificate, trusts the GDS CA and keeps its own entries", async () => {
+    const before = await announcedCertificate(device.endpointUrl);
+    const result = await cycle.run(request());
+
+    // node-opcua-server-configuration 2.157 cannot take CRLs (CloseAndUpdate changes nothing,
+    // AddCertificate carries none): the cycle renews and reports exactly that.
+    expect(result.error).toEqual({ step: "verifyTrustList", statusCode: "BadNotSupported", message: expect.stringContaining("CRL") });
+    expect(result.ok).toBe(false);
+    expect(result.steps.map((s) => s.step)).toEqual([
+      "connect",
+      "readConfiguration",
+      "pushTrustList",
+      "verifyTrustList",
+      "createSigningRequest",
+      "sign",
+      "updateCertificate",
+      "applyChanges",
+      "verifyCertificate",
+    ]);
+    for (const s of result.steps) expect(s.ms).toBeGreaterThanOrEqual(0);
+    expect(result.certificate).toBeDefined();
+    expect(result.signedButUnconfirmedSerialHex).toBeUndefined();
+    expect(result.trustList).toBeUndefined();
+
+    // What the device announces now: the certificate the GDS signed, issued by the GDS CA.
+    const served = await announcedCertificate(device.endpointUrl);
+    expect(served.equals(before)).toBe(false);
+    const info = certificateInfo(served);
+    expect(info.serialHex).toBe(result.certificate!.serialHex);
+    expect(info.thumbprint).toBe(result.certificate!.thumbprint);
+    expect(info.uris).toContain(device.applicationUri);
+    const snapshot = t.gds.certificates.trustList("DefaultApplicationGroup");
+    expect(await verifyIssuedBy(served, snapshot.trustedCertificates[0]!)).toBe(true);
+
+    // The device's trust list, read back independently: GDS CA + the GDS's own certificate + its own
+    // peer. The device now sends only its leaf: the test client must know the GDS CA.
+    trustGdsCaInTestClient();
+    const s = await connect(device.endpointUrl, { user: { userName: device.user, password: device.password }, pkiName: "push-cycle-it" });
+    try {
+      const list = (await readTrustListViaSession(s.session, DEVICE_TRUST_LIST)).content;
+      const trusted = list.trustedCertificates.map(sha1);
+      expect(trusted).toContain(sha1(snapshot.trustedCertificates[0]!));
+      expect(trusted).toContain(sha1(extraTrusted));
+      const gdsOwn = pemToDer(path.join(t.config.dataDir, "server-pki", "own", "certs", "certificate.pem"));
+      expect(trusted).toContain(sha1(gdsOwn));
+      expect(list.issuerCertificates.map(sha1)).toContain(sha1(snapshot.issuerCertificates[0]!));
+    } finally {
+      await s.close();
+    }
+
+    // Recorded like a pull request, with the push actor.
+    const requests = t.gds.certificates.listRequests({ applicationId });
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({ requestedBy: `push:${applicationId}`, state: "delivered", serialHex: result.certificate!.serialHex, kind: "signing" });
+    expect(result.requestId).toBe(requests[0]!.requestId);
+  }, 120_000);
+
+  it("renews again over the GDS-issued certificate (no trust on first use any more): a new serial", async () => {
+    const first = certificateInfo(await announcedCertificate(device.endpointUrl));
+    const result = await cycle.run(request({ reason: "renewal" }));
+    expect(result.error?.step).toBe("verifyTrustList"); // the CRL again, nothing else
+    expect(result.certificate).toBeDefined();
+    expect(result.certificate!.serialHex).not.toBe(first.serialHex);
+    const served = certificateInfo(await announcedCertificate(device.endpointUrl));
+    expect(served.serialHex).toBe(result.certificate!.serialHex);
+    // The pin of the self-signed certificate is gone: only GDS certificates are accepted now.
+    const pin = cycle.trust.readPin(applicationId);
+    expect(pin?.gdsCertificateConfirmedAt).toBeDefined();
+    expect(pin?.pinnedThumbprint).toBeUndefined();
+  }, 120_000);
+
+  it("a wrong password fails at connect with the device's status code", async () => {
+    const started = Date.now();
+    const result = await cycle.run(request({ target: target({ identity: { kind: "userName", userName: device.user, password: "not-the-password" } }) }));
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({ step: "connect", statusCode: "BadUserAccessDenied" });
+    expect(result.steps).toEqual([{ step: "connect", ms: expect.any(Number), statusCode: "BadUserAccessDenied" }]);
+    expect(result.certificate).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(CALL_TIMEOUT_MS);
+    // The password is in no log line.
+    expect(fs.readFileSync(path.join(work, "push.log"), "utf8")).not.toContain("not-the-password");
+    expect(fs.readFileSync(path.join(work, "push.log"), "utf8")).not.toContain(device.password);
+  }, 60_000);
+
+  it("a device that is down fails at connect quickly with a connection status", async () => {
+    const stopped = await startDemoDevice();
+    const endpointUrl = stopped.endpointUrl;
+    await stopped.stop();
+    const started = Date.now();
+    const result = await cycle.run(request({ callTimeoutMs: 3000, target: target({ endpointUrl }) }));
+    const elapsed = Date.now() - started;
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({ step: "connect", statusCode: "BadCommunicationError" });
+    expect(result.error!.message).toMatch(/ECONNREFUSED|connect/i);
+    expect(elapsed).toBeLessThan(3000 + 2000);
+  }, 90_000);
+});
