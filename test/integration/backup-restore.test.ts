@@ -232,4 +232,41 @@ describe("gds backup and restore with a real server", () => {
     }
     await stop(server);
   }, 120_000);
+
+  it("after kill -9: the stale lock is taken over, and the journal's commits are in the backup and back after restore", async () => {
+    const crashedDir = dir("gds-bk-crashed-");
+    const server = await startGdsProcess({ dataDir: crashedDir, env: SERVER_ENV });
+    servers.push(server);
+    const admin = await connect(server.endpointUrl);
+    let appId: NodeId;
+    const app = sampleServer();
+    try {
+      appId = await registerOk(admin, app);
+    } finally {
+      await admin.close();
+    }
+    server.child.kill("SIGKILL");
+    await server.exited;
+    expect(fs.readFileSync(path.join(crashedDir, "gds.lock"), "utf8").trim()).toBe(String(server.child.pid));
+    expect(fs.statSync(path.join(crashedDir, "gds.db.json.journal")).size).toBeGreaterThan(0); // not compacted
+
+    const file = path.join(path.dirname(archive), "crashed.tar.gz");
+    const b = await gds(["backup", "--out", file, "--data-dir", crashedDir]);
+    expect(b).toMatchObject({ code: 0, stderr: "" });
+    const target = path.join(dir("gds-bk-crashed-restore-"), "data");
+    expect((await gds(["restore", file, "--data-dir", target])).code).toBe(0);
+    expect(fs.existsSync(path.join(target, "gds.lock"))).toBe(false);
+
+    const restored = await startGdsProcess({ dataDir: target, env: SERVER_ENV });
+    servers.push(restored);
+    const s = await connect(restored.endpointUrl);
+    try {
+      const found = await findApplications(s, app.applicationUri);
+      const records = (found.outputs[0].value as ExtensionObject[] | null) ?? [];
+      expect(records.map((r) => (r as unknown as { applicationId: NodeId }).applicationId.toString())).toEqual([appId.toString()]);
+    } finally {
+      await s.close();
+    }
+    await stop(restored);
+  }, 120_000);
 });
