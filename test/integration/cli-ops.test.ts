@@ -9,11 +9,12 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import * as x509 from "@peculiar/x509";
-import type { NodeId, StatusCode } from "node-opcua";
+import { DataType, NodeId, Variant, type StatusCode } from "node-opcua";
+import { ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../../src/admin/admin-model.js";
 import { checkRevocationStatus, fetchTrustList, issueNewKeyPair, serialOf, type IssuedCertificate } from "./helpers/certificate-client.js";
 import { registerOk, sampleServer, type AppFields } from "./helpers/directory-client.js";
 import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
-import { connect, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+import { callMethod, connect, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
 
 const DAY = 86_400_000;
 const CERT_FIELDS = ["applicationId", "applicationUri", "group", "type", "serialHex", "notBefore", "notAfter", "state"];
@@ -223,6 +224,33 @@ describe("gds certs, ca show and audit against a server with known data", () => 
     expect(badReason.code).toBe(1);
     expect(badReason.stderr).toMatch(/^gds: BadInvalidArgument: Reason: "bored" is not one of/);
     // nothing happened to A
+    expect((await json<CertJson[]>(["certs", "list", "--app", apps.A.id.toString()]))[0].state).toBe("valid");
+  });
+
+  it("the admin methods themselves refuse bad inputs with BadInvalidArgument or BadNotFound and a message", async () => {
+    const adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
+    const call = (id: number, inputs: Variant[]) =>
+      callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, id, adminNs), inputs);
+    const str = (value: string) => new Variant({ dataType: DataType.String, value });
+    const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
+    const u32 = (value: number) => new Variant({ dataType: DataType.UInt32, value });
+    const cases: [number, Variant[], string, RegExp][] = [
+      [1200, [str(""), str("soon"), bool(false)], "BadInvalidArgument", /ExpiringWithin: "soon" is not a duration/],
+      [1200, [str(`ns=9;g=${crypto.randomUUID()}`), str(""), bool(false)], "BadNotFound", /is not an ApplicationId of this GDS/],
+      [1210, [str(""), str(""), str("")], "BadInvalidArgument", /exactly one of ApplicationId and SerialHex/],
+      [1210, [str(apps.A.id.toString()), str(serial("A")), str("")], "BadInvalidArgument", /exactly one of ApplicationId and SerialHex/],
+      [1210, [str(""), str("zz-top"), str("")], "BadInvalidArgument", /SerialHex: "zz-top" is not a hexadecimal serial number/],
+      [1210, [str(""), str(serial("A")), str("removeFromCRL")], "BadInvalidArgument", /Reason: "removeFromCRL" is not one of/],
+      [1210, [str(crypto.randomUUID()), str(""), str("")], "BadNotFound", /no application .* is registered or holds a certificate/],
+      [1230, [str("last tuesday"), u32(0)], "BadInvalidArgument", /Since: "last tuesday" is neither/],
+      [1230, [str(""), u32(100_001)], "BadInvalidArgument", /Limit: at most 100000/],
+    ];
+    for (const [id, inputs, status, text] of cases) {
+      const r = await call(id, inputs);
+      expect({ id, status: r.statusCode.name }).toEqual({ id, status });
+      expect(r.text).toMatch(text);
+    }
+    // none of that revoked anything
     expect((await json<CertJson[]>(["certs", "list", "--app", apps.A.id.toString()]))[0].state).toBe("valid");
   });
 
