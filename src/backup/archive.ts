@@ -78,7 +78,8 @@ export class ArchiveError extends Error {
  * - `gds.lock` (the running server's pid; a restored one would name a stranger's process),
  * - `*.lock` directories node-opcua-pki's file mutex (proper-lockfile) holds while it writes,
  * - temp files of an interrupted atomic write: the store's `<file>.tmp-<pid>-<rand>`, the secret
- *   key's `<file>.<pid>.tmp`, and the CA's `.<group>.staging-*` directories (removed at start).
+ *   key's `<file>.<pid>.tmp`, the CA's `.<group>.staging-*` directories (removed at start), and
+ *   the `.restore.staging-*` directory of a restore that died half-way.
  */
 export function isTransient(name: string): boolean {
   return name.endsWith(".lock") || name.includes(".tmp-") || name.endsWith(".tmp") || (name.startsWith(".") && name.includes(".staging-"));

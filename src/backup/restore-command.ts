@@ -18,7 +18,7 @@ import { lockDataDir, refuseIfServerRuns } from "./data-dir-guard.js";
  *    a damaged archive is refused (exit 1) before anything is written.
  * 3. The target must be empty or missing; a non-empty one is refused (exit 6) unless --force, which
  *    moves it aside as a whole to `<dir>.before-restore-<time>` (nothing is deleted).
- * 4. Under the data dir's lock, writes everything into `<dir>/.restore-staging-*` (modes as
+ * 4. Under the data dir's lock, writes everything into `<dir>/.restore.staging-*` (modes as
  *    recorded, every file and directory fsync'd), then renames each top-level entry into place.
  */
 export async function restoreCommand(cmd: RestoreCommand, now: () => Date = () => new Date()): Promise<string> {
@@ -127,7 +127,7 @@ async function moveAside(dir: string, time: Date): Promise<string> {
 
 /** Writes into a staging dir inside `target`, then renames each top-level entry into place. */
 async function restoreInto(target: string, backup: VerifiedBackup): Promise<void> {
-  const staging = path.join(target, `.restore-staging-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+  const staging = path.join(target, `.restore.staging-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
   await mkdir(staging, { mode: 0o700 });
   try {
     await writeBackupInto(staging, backup);

@@ -61,6 +61,7 @@ function makeDataDirIn(d: string): string {
   w("gds.db.json.tmp-123-abcd", "partial", 0o600);
   md("ca/.DefaultHttpsGroup.staging-1-ab", 0o700);
   md("server-pki/mutex.lock", 0o755);
+  md(".restore.staging-1-ab", 0o700);
   return d;
 }
 
@@ -102,7 +103,7 @@ describe("backup archive", () => {
   it("round trip: every file with its content and mode, every directory with its mode; transient files left out", async () => {
     const src = makeDataDir();
     const contents = await readDataDir(src, { now: NOW, gdsVersion: "9.9.9" });
-    expect(contents.manifest.excluded.sort()).toEqual(["ca/.DefaultHttpsGroup.staging-1-ab", "gds.db.json.tmp-123-abcd", "server-pki/mutex.lock"]);
+    expect(contents.manifest.excluded.sort()).toEqual([".restore.staging-1-ab", "ca/.DefaultHttpsGroup.staging-1-ab", "gds.db.json.tmp-123-abcd", "server-pki/mutex.lock"]);
     expect(contents.manifest).toMatchObject({ format: "opcua-gds-backup", formatVersion: 1, gdsVersion: "9.9.9", createdAt: NOW.toISOString(), dataDir: src });
     const key = contents.manifest.files.find((f) => f.path === "ca/DefaultApplicationGroup/ca.key.pem");
     expect(key).toEqual({ path: "ca/DefaultApplicationGroup/ca.key.pem", mode: "0600", size: 28, sha256: sha256(Buffer.from("-----BEGIN PRIVATE KEY-----\n")) });
@@ -112,7 +113,7 @@ describe("backup archive", () => {
     await writeBackupInto(dest, verified);
 
     const expected = modesOf(src);
-    for (const t of ["gds.lock", "gds.db.json.tmp-123-abcd", "ca/.DefaultHttpsGroup.staging-1-ab", "server-pki/mutex.lock"]) delete expected[t];
+    for (const t of ["gds.lock", "gds.db.json.tmp-123-abcd", "ca/.DefaultHttpsGroup.staging-1-ab", "server-pki/mutex.lock", ".restore.staging-1-ab"]) delete expected[t];
     expect(modesOf(dest)).toEqual(expected);
     expect(modesOf(dest)["ca/DefaultApplicationGroup/ca.key.pem"]).toMatch(/^600:/);
     expect(modesOf(dest)["ca"]).toBe("700/");
