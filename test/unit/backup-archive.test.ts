@@ -153,7 +153,8 @@ describe("backup archive", () => {
       }
     });
 
-    it("(the archive these tests damage verifies as it is)", () => {
+    it("(the archive these tests damage verifies as it is, gzip'd or as a plain tar)", () => {
+      expect(verifyArchive(zlib.gunzipSync(archive)).files).toHaveLength(7);
       expect(verifyArchive(archive).files.map((f) => f.path).sort()).toEqual([
         "audit.log",
         "ca/DefaultApplicationGroup/ca.cert.der",
