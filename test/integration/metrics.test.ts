@@ -72,8 +72,10 @@ function parsePrometheusText(text: string): Exposition {
       }
     }
     const raw = m[3];
-    const value = raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : raw === "NaN" ? NaN : Number(raw);
-    if (Number.isNaN(value) && raw !== "NaN") throw new Error(`line ${i + 1}: bad value ${raw}`);
+    // Prometheus parses values with Go's ParseFloat: NaN in any case (prom-client 15 writes "Nan").
+    const isNaNText = raw.toLowerCase() === "nan";
+    const value = raw === "+Inf" ? Infinity : raw === "-Inf" ? -Infinity : isNaNText ? NaN : Number(raw);
+    if (Number.isNaN(value) && !isNaNText) throw new Error(`line ${i + 1}: bad value ${raw}`);
     samples.push({ name: m[1], labels, value });
   }
   return { families, samples };
