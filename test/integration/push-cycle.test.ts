@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import pino from "pino";
 import { MessageSecurityMode, NodeId, OPCUAClient } from "node-opcua";
@@ -203,4 +204,95 @@ describe("push cycle against the demo device", () => {
     expect(result.error!.message).toMatch(/ECONNREFUSED|connect/i);
     expect(elapsed).toBeLessThan(3000 + 2000);
   }, 90_000);
+});
+
+describe("push cycle: manual approval and a silent device", () => {
+  let t: TestGds;
+  let device: DemoDevice;
+  let cycle: DevicePushCycle;
+  let applicationId: string;
+
+  const request = (overrides: Partial<PushCycleRequest> = {}): PushCycleRequest => ({
+    target: {
+      applicationId,
+      applicationUri: device.applicationUri,
+      endpointUrl: device.endpointUrl,
+      securityPolicy: "Basic256Sha256",
+      securityMode: "SignAndEncrypt",
+      identity: { kind: "userName", userName: device.user, password: device.password },
+      regeneratePrivateKey: true,
+      group: "DefaultApplicationGroup",
+    },
+    pushTrustList: true,
+    renewCertificate: true,
+    reason: "admin",
+    callTimeoutMs: CALL_TIMEOUT_MS,
+    ...overrides,
+  });
+
+  beforeAll(async () => {
+    [t, device] = await Promise.all([startTestGds({ autoApprove: false }), startDemoDevice()]);
+    const admin = await connect(t.endpointUrl);
+    try {
+      applicationId = String((await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }))).value).toLowerCase();
+    } finally {
+      await admin.close();
+    }
+    cycle = new DevicePushCycle({ certificates: t.gds.certificates, dataDir: t.config.dataDir, log: pino({ level: "silent" }) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await device?.stop();
+    await t?.stop();
+  });
+
+  it("a request waiting for approval fails 'sign' with BadNothingToDo, is not repeated, and is pushed once approved", async () => {
+    const before = await announcedCertificate(device.endpointUrl);
+    const first = await cycle.run(request());
+    expect(first.ok).toBe(false);
+    expect(first.error).toMatchObject({ step: "sign", statusCode: "BadNothingToDo", message: expect.stringContaining("approval") });
+    expect(first.pendingRequestId).toBeDefined();
+    expect(first.certificate).toBeUndefined();
+    expect(first.signedButUnconfirmedSerialHex).toBeUndefined();
+    expect((await announcedCertificate(device.endpointUrl)).equals(before)).toBe(true);
+
+    // Still pending: no new CSR, no new request.
+    const second = await cycle.run(request({ pendingRequestId: first.pendingRequestId, reason: "retry" }));
+    expect(second.error).toMatchObject({ step: "sign", statusCode: "BadNothingToDo" });
+    expect(second.pendingRequestId).toBe(first.pendingRequestId);
+    expect(second.steps.map((s) => s.step)).not.toContain("createSigningRequest");
+    expect(t.gds.certificates.listRequests({ applicationId })).toHaveLength(1);
+
+    await t.gds.certificates.approve(first.pendingRequestId!, "ra-admin");
+    const third = await cycle.run(request({ pendingRequestId: first.pendingRequestId, reason: "retry" }));
+    expect(third.error?.step ?? "none").not.toMatch(/sign|updateCertificate|applyChanges|verifyCertificate/);
+    expect(third.certificate).toBeDefined();
+    expect(third.pendingRequestId).toBeUndefined();
+    const served = certificateInfo(await announcedCertificate(device.endpointUrl));
+    expect(served.serialHex).toBe(third.certificate!.serialHex);
+    const requests = t.gds.certificates.listRequests({ applicationId });
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({ state: "delivered", requestedBy: `push:${applicationId}`, decidedBy: "ra-admin" });
+  }, 120_000);
+
+  it("a device that accepts TCP and never answers fails at connect with BadTimeout within the call timeout", async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const started = Date.now();
+      const base = request({ callTimeoutMs: 2000 });
+      const result = await cycle.run({ ...base, target: { ...base.target, endpointUrl: `opc.tcp://127.0.0.1:${port}` } });
+      const elapsed = Date.now() - started;
+      expect(result.ok).toBe(false);
+      expect(result.error).toMatchObject({ step: "connect", statusCode: "BadTimeout" });
+      expect(result.steps).toHaveLength(1);
+      expect(elapsed).toBeGreaterThanOrEqual(1900);
+      expect(elapsed).toBeLessThan(2000 + 3000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  }, 60_000);
 });
