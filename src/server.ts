@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "./log.js";
 import { startGdsEndpoint, type GdsEndpoint } from "./opcua/gds-server.js";
 import { opsAdminExtension } from "./opcua/install-ops-admin.js";
 import { statusAdminExtension } from "./opcua/install-status-admin.js";
+import { trustListExportAdminExtension } from "./opcua/install-trustlist-export-admin.js";
 import { GdsMetrics } from "./http/metrics.js";
 import { startMonitoringHttp } from "./http/monitoring.js";
 import type { HttpListener } from "./http/http-server.js";
@@ -118,6 +119,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       adminExtensions: [
         opsAdminExtension({ directory, ca, audit, clock, renewBeforeMs: config.renewBeforeMs }),
         statusAdminExtension({ directory, clock, renewBeforeMs: config.renewBeforeMs, push: () => pushFigures, startedAt, endpointUrl: () => endpointUrlForStatus }),
+        trustListExportAdminExtension(),
       ],
     });
     log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);

@@ -1,5 +1,6 @@
 import type { AdminCall } from "./admin-client.js";
 import type { CliCommand } from "./args.js";
+import { writeTrustListExport } from "./trustlist-export.js";
 import {
   expectArray,
   expectObject,
@@ -76,6 +77,10 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
       const [out] = await call("ReadAuditLog", [cmd.since ?? "", cmd.limit ?? 0]);
       const result = expectObject(parseJsonResult(out, "audit log"), "audit log");
       return json ? formatJson(result) : formatAuditLog(result);
+    }
+    case "trustlist export": {
+      const [out] = await call("ExportTrustList", [cmd.group]);
+      return writeTrustListExport(out, cmd.outDir, json);
     }
     case "requests reject": {
       const [out] = await call("RejectRequest", [cmd.requestId, cmd.reason]);

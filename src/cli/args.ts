@@ -8,6 +8,7 @@ import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 import { parseDuration } from "../duration.js";
 import { BACKUP_USAGE, RESTORE_USAGE } from "./usage.js";
 import { parseSince, SINCE_FORMS } from "../ops-cli/since.js";
+import { TRUSTLIST_USAGE } from "./usage.js";
 import { APPS_USAGE, CA_USAGE, CERTS_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
 
 /** Connection and output settings shared by every admin command. */
@@ -32,6 +33,7 @@ export type CliCommand =
   | { kind: "requests approve"; admin: AdminOptions; requestId: string }
   | { kind: "requests reject"; admin: AdminOptions; requestId: string; reason: string }
   | OpsCommand
+  | TrustlistExportCommand
   | CaImportCommand
   | BackupCommand
   | RestoreCommand;
@@ -45,6 +47,15 @@ export type OpsCommand =
   | { kind: "ca show"; admin: AdminOptions }
   /** `since` as typed (a duration or an ISO time, checked); `limit` undefined = the server's default (1000). */
   | { kind: "audit"; admin: AdminOptions; since?: string; limit?: number };
+
+/** `gds trustlist export` (issue 4): through the admin object; the CLI writes the files. */
+export interface TrustlistExportCommand {
+  kind: "trustlist export";
+  admin: AdminOptions;
+  group: CertificateGroupName;
+  /** Absolute path of the folder to write (created when missing). */
+  outDir: string;
+}
 
 /** `gds ca import`: offline, on the data dir; no server connection. */
 export interface CaImportCommand {
@@ -115,6 +126,12 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
     leaves: {
       list: { positionals: [], options: { app: { type: "string" }, "expiring-within": { type: "string" }, revoked: { type: "boolean" } } },
       revoke: { positionals: [], options: { app: { type: "string" }, serial: { type: "string" }, reason: { type: "string" } } },
+    },
+  },
+  trustlist: {
+    usage: TRUSTLIST_USAGE,
+    leaves: {
+      export: { positionals: [], options: { group: { type: "string" }, out: { type: "string" } } },
     },
   },
   ca: {
@@ -237,6 +254,7 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
     serial?: string;
     since?: string;
     limit?: string;
+    out?: string;
   };
   if (positionals.length < spec.positionals.length) {
     throw usageError(`missing ${spec.positionals.slice(positionals.length).join(" ")}`, usage);
@@ -324,6 +342,15 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
         admin: adminOptions(values, env, usage),
         ...(since !== undefined ? { since: since.trim() } : {}),
         ...(limit !== undefined ? { limit } : {}),
+      };
+    }
+    case "trustlist export": {
+      if (!values.out?.trim()) throw usageError("missing --out DIR (the folder to write the certificates and CRLs to)", usage);
+      return {
+        kind: key,
+        admin: adminOptions(values, env, usage),
+        group: parseGroup(values.group ?? "DefaultApplicationGroup", usage),
+        outDir: path.resolve(values.out),
       };
     }
     case "ca import": {

@@ -63,6 +63,9 @@ Commands:
   certs revoke --app ID | --serial HEX [--reason R]
                               revoke a certificate, or every unexpired one of an application
   ca show [--json]            each group's CA and its CRL
+  trustlist export --group NAME --out DIR [--json]
+                              write what a device needs to trust this GDS (CA certificates, CRLs,
+                              the GDS's own certificate) as DER files into DIR
   audit [--since DUR|TIME] [--limit N] [--json]
                               the audit log, newest last
 
@@ -155,6 +158,35 @@ Exit codes: 0 restored, 1 the archive is damaged or not a GDS backup (nothing wr
 failed, 2 usage error or a server holds the data dir, 6 the data dir is not empty (use --force)
 `;
 
+const TRUSTLIST_EXPORT_DETAILS = `Writes what a push-managed device needs to trust this GDS into DIR (created when missing), as
+DER files, and prints each file written:
+  <group>-ca-<thumbprint8>.der   each certificate of the group's trust list (trusted and issuer
+                                 lists): the CA certificate(s) that sign the devices' certificates
+  <group>-crl-<n>.crl            each current CRL of the group (n = 1, 2, …)
+  gds-server.der                 the GDS's own application certificate: the GDS connects to
+                                 devices with it, so the device must trust it (it is self-signed
+                                 unless you replaced it)
+Files of the same names are replaced; other files in DIR are left alone.
+  --group NAME   DefaultApplicationGroup (default), DefaultHttpsGroup or DefaultUserTokenGroup
+  --out DIR      the folder to write
+
+On a device, put the certificates into its trusted certificates store (e.g. pki/trusted/certs)
+and the CRLs into its trusted CRL store (pki/trusted/crl); \`npm run demo:device -- --trust DIR\`
+does that for the demo device. Any administrative role may export.
+
+With --json, prints {"group", "out", "files": [{"name", "kind", "path", "bytes"}]}; kind is
+caCertificate, crl or gdsCertificate.`;
+
+export const TRUSTLIST_USAGE = `Usage: gds trustlist export [--group NAME] --out DIR [--endpoint URL] [--json]
+
+Commands:
+  export     write a group's CA certificates and CRLs and the GDS's own certificate as DER files
+
+${TRUSTLIST_EXPORT_DETAILS}
+
+${ADMIN_OPTIONS}
+`;
+
 export const CA_USAGE = `Usage: gds ca import --cert FILE --key FILE [--group GROUP] [--data-dir DIR] [--force] [--json]
        gds ca show [--endpoint URL] [--json]
 
@@ -183,6 +215,12 @@ ${ADMIN_OPTIONS}
 `;
 
 export const LEAF_USAGE: Record<string, string> = {
+  "trustlist export": `Usage: gds trustlist export [--group NAME] --out DIR [--endpoint URL] [--json]
+
+${TRUSTLIST_EXPORT_DETAILS}
+
+${ADMIN_OPTIONS}
+`,
   "certs list": `Usage: gds certs list [--app ID] [--expiring-within DUR] [--revoked] [--endpoint URL] [--json]
 
 Lists every certificate this GDS issued, sorted by notAfter (soonest first): notAfter, state,

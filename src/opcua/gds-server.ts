@@ -193,7 +193,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   });
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
   const stopObservingCalls = opts.onMethodCall ? observeMethodCalls(addressSpace, opts.onMethodCall) : () => undefined;
-  const extensionContext = { addressSpace, certificates, codec, access, log };
+  const extensionContext = { addressSpace, certificates, codec, access, log, serverCertificate: Buffer.from(server.getCertificate()) };
   const extraBodies = Object.assign({}, ...(opts.adminExtensions ?? []).map((extend) => extend(extensionContext))) as Record<string, AdminBody>;
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log, extraBodies });
 

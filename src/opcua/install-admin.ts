@@ -36,6 +36,8 @@ export interface AdminExtensionContext {
   codec: ApplicationCodec;
   access: AccessPolicy;
   log: Logger;
+  /** The GDS's own application certificate (DER, the leaf): what devices must trust. */
+  serverCertificate: Buffer;
 }
 
 /** A feature's admin methods: returns their bodies by method name (rows in its …-admin-model.ts). */

@@ -4,6 +4,8 @@ import type { AdminCall, AdminSessionOptions } from "../../src/cli/admin-client.
 import { errorForStatus, statusNameOfError } from "../../src/cli/admin-client.js";
 import { runAdminCommand, type AdminCommand } from "../../src/cli/admin-commands.js";
 import path from "node:path";
+import fs from "node:fs";
+import os from "node:os";
 import { defaultEndpoint, parseCli, resolveDataDir, resolveRoles, type CaImportCommand, type Env } from "../../src/cli/args.js";
 import { CliError, ExitCode } from "../../src/cli/cli-error.js";
 import {
@@ -516,5 +518,85 @@ describe("runCli", () => {
     const u = io();
     expect(await runCli(["apps", "list"], u.io, failingDeps(new Error("boom")))).toBe(1);
     expect(u.err.join("")).toMatch(/^gds: unexpected error: Error: boom/);
+  });
+});
+
+describe("gds trustlist export", () => {
+  const admin = { endpoint: "opc.tcp://localhost:4840", user: "admin", password: "pw-admin-123", json: false };
+
+  it("parses --group and --out; the group defaults to DefaultApplicationGroup and is matched case-insensitively", () => {
+    expect(parseCli(["trustlist", "export", "--out", "/tmp/x"], ENV)).toEqual({
+      kind: "trustlist export",
+      admin: { ...admin, endpoint: defaultEndpoint(ENV) },
+      group: "DefaultApplicationGroup",
+      outDir: "/tmp/x",
+    });
+    expect(parseCli(["trustlist", "export", "--group", "defaulthttpsgroup", "--out", "rel", "--json", "--endpoint", "opc.tcp://h:1"], ENV)).toMatchObject({
+      group: "DefaultHttpsGroup",
+      outDir: path.resolve("rel"),
+      admin: { endpoint: "opc.tcp://h:1", json: true },
+    });
+    expect(parseCli(["trustlist", "export", "--help"], {})).toEqual({ kind: "help", text: LEAF_USAGE["trustlist export"] });
+    expect(parseCli(["trustlist", "--help"], {})).toMatchObject({ kind: "help", text: expect.stringContaining("gds trustlist export") });
+    expect(MAIN_USAGE).toContain("trustlist export --group NAME --out DIR");
+  });
+
+  it("refuses a missing --out, an unknown group, extra arguments and a missing password", () => {
+    expect(parseError(["trustlist", "export"]).message).toMatch(/missing --out DIR/);
+    expect(parseError(["trustlist", "export", "--out", "  "]).message).toMatch(/missing --out DIR/);
+    const bad = parseError(["trustlist", "export", "--group", "Nope", "--out", "d"]);
+    expect(bad.exitCode).toBe(ExitCode.Usage);
+    expect(bad.message).toMatch(/invalid --group "Nope": expected one of DefaultApplicationGroup, DefaultHttpsGroup, DefaultUserTokenGroup/);
+    expect(parseError(["trustlist", "export", "extra", "--out", "d"]).message).toMatch(/unexpected argument "extra"/);
+    expect(parseError(["trustlist", "export", "--out", "d", "--cert", "c"]).message).toMatch(/--cert/);
+    expect(parseError(["trustlist", "import"]).message).toMatch(/unknown command "trustlist import"/);
+    expect(parseError(["trustlist", "export", "--out", "d"], {}).message).toMatch(/GDS_ADMIN_PASSWORD/);
+  });
+
+  it("calls ExportTrustList with the group and writes each file as DER into the folder (created), printing what it wrote", async () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cli-tl-export-")), "sub", "out");
+    const files = [
+      { name: "DefaultApplicationGroup-ca-0a1b2c3d.der", kind: "caCertificate", derBase64: Buffer.from([0x30, 1, 2]).toString("base64") },
+      { name: "DefaultApplicationGroup-crl-1.crl", kind: "crl", derBase64: Buffer.from([0x30, 3]).toString("base64") },
+      { name: "gds-server.der", kind: "gdsCertificate", derBase64: Buffer.from([0x30, 4, 5, 6]).toString("base64") },
+    ];
+    const calls: [string, unknown[]][] = [];
+    const call: AdminCall = async (method, inputs) => {
+      calls.push([method, inputs]);
+      return [JSON.stringify({ group: "DefaultApplicationGroup", files })];
+    };
+    const text = await runAdminCommand({ kind: "trustlist export", admin, group: "DefaultApplicationGroup", outDir: dir }, call);
+    expect(calls).toEqual([["ExportTrustList", ["DefaultApplicationGroup"]]]);
+    expect(fs.readFileSync(path.join(dir, "DefaultApplicationGroup-ca-0a1b2c3d.der"))).toEqual(Buffer.from([0x30, 1, 2]));
+    expect(fs.readFileSync(path.join(dir, "DefaultApplicationGroup-crl-1.crl"))).toEqual(Buffer.from([0x30, 3]));
+    expect(fs.readFileSync(path.join(dir, "gds-server.der"))).toEqual(Buffer.from([0x30, 4, 5, 6]));
+    expect(text.split("\n")[0]).toBe(`DefaultApplicationGroup: wrote 3 file(s) to ${dir}`);
+    expect(text).toMatch(/gds-server\.der\s+GDS certificate \(4 bytes\)/);
+    expect(text).toMatch(/-crl-1\.crl\s+CRL \(2 bytes\)/);
+
+    const json = JSON.parse(await runAdminCommand({ kind: "trustlist export", admin: { ...admin, json: true }, group: "DefaultApplicationGroup", outDir: dir }, call));
+    expect(json).toEqual({
+      group: "DefaultApplicationGroup",
+      out: dir,
+      files: [
+        { name: "DefaultApplicationGroup-ca-0a1b2c3d.der", kind: "caCertificate", path: path.join(dir, "DefaultApplicationGroup-ca-0a1b2c3d.der"), bytes: 3 },
+        { name: "DefaultApplicationGroup-crl-1.crl", kind: "crl", path: path.join(dir, "DefaultApplicationGroup-crl-1.crl"), bytes: 2 },
+        { name: "gds-server.der", kind: "gdsCertificate", path: path.join(dir, "gds-server.der"), bytes: 4 },
+      ],
+    });
+  });
+
+  it("refuses file names that would leave the folder, unknown kinds and answers that are not an export (exit 1, nothing written)", async () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cli-tl-export-")), "out");
+    const answer = (files: unknown) => async () => [JSON.stringify({ group: "DefaultApplicationGroup", files })];
+    const cmd = { kind: "trustlist export" as const, admin, group: "DefaultApplicationGroup" as const, outDir: dir };
+    for (const name of ["../evil.der", "/etc/passwd", ".hidden", "a/b.der", ""]) {
+      await expect(runAdminCommand(cmd, answer([{ name, kind: "crl", derBase64: "MAA=" }]))).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/unusable file name/) });
+    }
+    await expect(runAdminCommand(cmd, answer([{ name: "x.der", kind: "key", derBase64: "MAA=" }]))).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/unknown file kind "key"/) });
+    await expect(runAdminCommand(cmd, answer([{ name: "x.der", kind: "crl", derBase64: "" }]))).rejects.toMatchObject({ exitCode: 1 });
+    await expect(runAdminCommand(cmd, answer("nope"))).rejects.toMatchObject({ exitCode: 1 });
+    await expect(runAdminCommand(cmd, async () => ["not json"])).rejects.toMatchObject({ exitCode: 1 });
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });

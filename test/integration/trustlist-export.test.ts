@@ -1,0 +1,157 @@
+/**
+ * `gds trustlist export` (issue 4) against a real server through the real CLI: the files are the
+ * group's CA certificate, its current CRL and the GDS's own certificate; a demo device started
+ * with `--trust DIR --strict` then accepts the GDS (its own certificate) and applications holding
+ * certificates from the GDS CA, and still refuses a stranger.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import * as x509 from "@peculiar/x509";
+import { NodeId } from "node-opcua";
+import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
+import { connectWithCertificate, issueNewKeyPair, TRUST_LIST } from "./helpers/certificate-client.js";
+import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+import { registerOk, sampleServer } from "./helpers/directory-client.js";
+import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
+import { callMethod, connect, startTestGds, tempDir, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+
+interface ExportJson {
+  group: string;
+  out: string;
+  files: { name: string; kind: "caCertificate" | "crl" | "gdsCertificate"; path: string; bytes: number }[];
+}
+
+const pemToDer = (pem: string) => Buffer.from(pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
+const sha1 = (der: Buffer) => crypto.createHash("sha1").update(der).digest("hex");
+
+describe("gds trustlist export", () => {
+  let t: TestGds;
+  let admin: TestSession;
+  let cliPki: string;
+  let outDir: string;
+  let exported: ExportJson;
+  const gds = gdsCli(() => cliPki);
+
+  beforeAll(async () => {
+    assertCliBuilt();
+    cliPki = tempDir("gds-cli-tl-pki-");
+    t = await startTestGds();
+    admin = await connect(t.endpointUrl);
+    outDir = path.join(tempDir("gds-tl-export-"), "device-trust");
+  }, 90_000);
+  afterAll(async () => {
+    await admin?.close();
+    await t?.stop();
+  });
+
+  it("writes the group's CA certificate and CRL and the GDS certificate as DER files and prints them", async () => {
+    const r = await gds(["trustlist", "export", "--group", "DefaultApplicationGroup", "--out", outDir, "--json", "--endpoint", t.endpointUrl]);
+    expect(r.code).toBe(0);
+    exported = JSON.parse(r.stdout) as ExportJson;
+    expect(exported.group).toBe("DefaultApplicationGroup");
+    expect(exported.out).toBe(outDir);
+    expect(exported.files.map((f) => f.kind).sort()).toEqual(["caCertificate", "crl", "gdsCertificate"]);
+    expect(fs.readdirSync(outDir).sort()).toEqual(exported.files.map((f) => f.name).sort());
+
+    // The CA certificate: the one in the GDS's own trust list, a CA, named by its thumbprint.
+    const { content } = await readTrustListViaSession(admin.session, new NodeId(NodeId.NodeIdType.NUMERIC, TRUST_LIST.DefaultApplicationGroup, admin.gdsNs));
+    const caFile = exported.files.find((f) => f.kind === "caCertificate")!;
+    const caDer = fs.readFileSync(caFile.path);
+    expect(content.trustedCertificates.some((c) => c.equals(caDer))).toBe(true);
+    expect(caFile.name).toBe(`DefaultApplicationGroup-ca-${sha1(caDer).slice(0, 8)}.der`);
+    const ca = new x509.X509Certificate(caDer);
+    expect(ca.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(true);
+
+    // The CRL: the current one, issued and signed by that CA.
+    const crlFile = exported.files.find((f) => f.kind === "crl")!;
+    expect(crlFile.name).toBe("DefaultApplicationGroup-crl-1.crl");
+    const crlDer = fs.readFileSync(crlFile.path);
+    expect(content.trustedCrls.some((c) => c.equals(crlDer))).toBe(true);
+    const crl = new x509.X509Crl(crlDer);
+    expect(crl.issuer).toBe(ca.subject);
+    expect(await crl.verify({ publicKey: ca.publicKey })).toBe(true);
+
+    // The GDS's own application certificate, as in its server PKI.
+    const gdsFile = exported.files.find((f) => f.kind === "gdsCertificate")!;
+    expect(gdsFile.name).toBe("gds-server.der");
+    const own = pemToDer(fs.readFileSync(path.join(t.config.dataDir, "server-pki", "own", "certs", "certificate.pem"), "utf8"));
+    expect(fs.readFileSync(gdsFile.path).equals(own)).toBe(true);
+    for (const f of exported.files) expect(f.bytes).toBe(fs.statSync(f.path).size);
+  });
+
+  it("prints one line per file without --json; the group defaults to DefaultApplicationGroup; other groups export their own CA", async () => {
+    const dir = path.join(tempDir("gds-tl-export-"), "plain");
+    const r = await gds(["trustlist", "export", "--out", dir, "--endpoint", t.endpointUrl]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe(`DefaultApplicationGroup: wrote 3 file(s) to ${dir}`);
+    expect(lines.slice(1).map((l) => l.trim().split(/\s+/)[1]).sort()).toEqual(["CA", "CRL", "GDS"]);
+
+    const https = path.join(tempDir("gds-tl-export-"), "https");
+    const h = await gds(["trustlist", "export", "--group", "DefaultHttpsGroup", "--out", https, "--json", "--endpoint", t.endpointUrl]);
+    expect(h.code).toBe(0);
+    const hj = JSON.parse(h.stdout) as ExportJson;
+    const httpsCa = hj.files.find((f) => f.kind === "caCertificate")!;
+    expect(httpsCa.name).toMatch(/^DefaultHttpsGroup-ca-[0-9a-f]{8}\.der$/);
+    expect(fs.readFileSync(httpsCa.path).equals(fs.readFileSync(exported.files.find((f) => f.kind === "caCertificate")!.path))).toBe(false);
+  });
+
+  it("ExportTrustList refuses an unknown group (BadInvalidArgument) and an anonymous caller (BadUserAccessDenied)", async () => {
+    const adminNs = (await admin.session.readNamespaceArray()).indexOf("urn:opcua-gds:admin");
+    const obj = new NodeId(NodeId.NodeIdType.NUMERIC, 1000, adminNs);
+    const method = new NodeId(NodeId.NodeIdType.NUMERIC, 1150, adminNs);
+    const bad = await callMethod(admin, obj, method, [{ dataType: "String", value: "NoSuchGroup" }]);
+    expect(bad.statusCode.name).toBe("BadInvalidArgument");
+    expect(bad.text).toMatch(/Group: expected one of DefaultApplicationGroup/);
+    const anon = await connect(t.endpointUrl, { user: null });
+    try {
+      const denied = await callMethod(anon, obj, method, [{ dataType: "String", value: "" }]);
+      expect(denied.statusCode.name).toBe("BadUserAccessDenied");
+    } finally {
+      await anon.close();
+    }
+  });
+
+  describe("a demo device started with --trust DIR --strict", () => {
+    let device: DemoDevice;
+
+    beforeAll(async () => {
+      device = await startDemoDevice({ trustDir: outDir, acceptUnknown: false });
+    }, 90_000);
+    afterAll(async () => {
+      await device?.stop();
+    });
+
+    it("accepts a client using the GDS's own certificate and key", async () => {
+      const own = path.join(t.config.dataDir, "server-pki", "own");
+      const certificate = pemToDer(fs.readFileSync(path.join(own, "certs", "certificate.pem"), "utf8"));
+      const privateKeyPem = fs.readFileSync(path.join(own, "private", "private_key.pem"), "utf8");
+      const applicationUri = new x509.X509Certificate(certificate).getExtension(x509.SubjectAlternativeNameExtension)!.names.items.find((n) => n.type === "url")!.value;
+      const s = await connectWithCertificate(device.endpointUrl, { certificate, privateKeyPem, applicationUri }, { user: { userName: device.user, password: device.password } });
+      try {
+        expect(Buffer.from(s.session.serverCertificate!).length).toBeGreaterThan(0);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it("accepts an application holding a certificate from the GDS CA (CA + CRL trusted), and refuses a stranger", async () => {
+      const app = sampleServer();
+      const applicationId = await registerOk(admin, app);
+      const issued = await issueNewKeyPair(admin, applicationId, { privateKeyFormat: "PEM", privateKeyPassword: "" });
+      const s = await connectWithCertificate(device.endpointUrl, { certificate: issued.certificate, privateKeyPem: issued.privateKeyPem!, applicationUri: app.applicationUri });
+      await s.close();
+
+      let refused: unknown;
+      try {
+        const stranger = await connect(device.endpointUrl, { user: null, pkiName: "trustlist-export-stranger" });
+        await stranger.close();
+      } catch (err) {
+        refused = err;
+      }
+      expect(String(refused)).toMatch(/rejected by server|disconnected/);
+    });
+  });
+});
