@@ -8,6 +8,7 @@
 //  5. the store's own commit benchmark (scripts/bench/store-bench.ts)
 //  6. issue 3: CSR-signing throughput of our CA backend (scripts/bench/ca-bench.ts)
 //  7. issue 3: pull onboarding, devices/s vs a bare server's session churn (scripts/bench/onboarding-bench.ts)
+//  8. issue 4: push cycle, one device (median of 20) and 20 devices at once (scripts/bench/push-bench.ts)
 // `npm run bench -- ca` (or any of cold, directory, store, ca, onboarding) runs only the named sections.
 import fs from "node:fs";
 import os from "node:os";
@@ -16,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { BenchClient, type BenchApp } from "./bench-client.js";
 import { benchCa } from "./ca-bench.js";
 import { benchOnboarding } from "./onboarding-bench.js";
+import { benchPush } from "./push-bench.js";
 import { cleanupAll, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
@@ -332,7 +334,19 @@ async function onboardingBench(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ["cold", "directory", "store", "ca", "onboarding"];
+// 8. Push cycle (issue 4)
+
+async function pushBench(): Promise<void> {
+  const r = await benchPush(progress);
+  out();
+  out("8. Push cycle (scripts/bench/push-bench.ts)");
+  for (const l of r.lines) out(`   ${l}`);
+  summary.push(...r.targets);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const SECTIONS = ["cold", "directory", "store", "ca", "onboarding", "push"];
 const only = process.argv.slice(2);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown bench section "${s}" (sections: ${SECTIONS.join(", ")})`);
 const want = (section: string) => only.length === 0 || only.includes(section);
@@ -372,6 +386,10 @@ async function main(): Promise<void> {
   if (want("onboarding")) {
     progress("7/7 pull onboarding");
     await onboardingBench();
+  }
+  if (want("push")) {
+    progress("8/8 push cycle");
+    await pushBench();
   }
 
   out();
