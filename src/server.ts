@@ -19,6 +19,10 @@ import { FileAuditLog } from "./audit/file-audit-log.js";
 import { LocalCaBackend } from "./ca/local-ca-backend.js";
 import { SecretBox } from "./secrets/secret-box.js";
 import { CertificateManagerService } from "./requests/certificate-manager-service.js";
+import { pushAdminExtension, type PushManagement } from "./opcua/install-push-admin.js";
+import { DevicePushCycle } from "./push/push-cycle.js";
+import { PushScheduler } from "./push/push-scheduler.js";
+import { PushTargetService } from "./push/push-target-service.js";
 
 export interface RunningGds {
   endpointUrl: string;
@@ -31,6 +35,8 @@ export interface RunningGds {
   httpUrl?: string;
   /** The node-opcua server behind the endpoint (e.g. suspendEndPoints() to see /healthz fail). */
   opcuaServer: GdsEndpoint["server"];
+  /** Push management (issue 4): targets and their status, and the scheduler. */
+  push: PushManagement;
   /** Stops accepting connections, flushes the store, releases the data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -99,6 +105,25 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     })();
     // Awaited by the endpoint later; meanwhile a failure must not count as an unhandled rejection.
     certificatesReady.catch(() => undefined);
+    // Push management (issue 4): the targets need only the store; the scheduler and its device
+    // cycle need the CertificateManager. The scheduler starts once the endpoint listens.
+    const pushTargets = new PushTargetService({ store: openStore, clock, directory, audit: openAudit, secrets: SecretBox.open(config.dataDir), log });
+    await pushTargets.init();
+    const pushReady: Promise<PushManagement> = certificatesReady.then((cm) => ({
+      targets: pushTargets,
+      scheduler: new PushScheduler({
+        targets: pushTargets,
+        certificates: cm,
+        runner: new DevicePushCycle({ certificates: cm, dataDir: config.dataDir, log, clock }),
+        clock,
+        log,
+        intervalMs: config.pushIntervalMs,
+        concurrency: config.pushConcurrency,
+        callTimeoutMs: config.pushTimeoutMs,
+        renewBeforeMs: config.renewBeforeMs,
+      }),
+    }));
+    pushReady.catch(() => undefined);
     // Operations (issue 5): figures for /metrics, the admin variables and GetStatus.
     const startedAt = new Date();
     let endpointUrlForStatus = "";
@@ -120,6 +145,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
         opsAdminExtension({ directory, ca, audit, clock, renewBeforeMs: config.renewBeforeMs }),
         statusAdminExtension({ directory, clock, renewBeforeMs: config.renewBeforeMs, push: () => pushFigures, startedAt, endpointUrl: () => endpointUrlForStatus }),
         trustListExportAdminExtension(),
+        pushAdminExtension(pushReady),
       ],
     });
     log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);
@@ -145,6 +171,9 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       throw err;
     }
     const openMetrics = metrics;
+    const push = await pushReady;
+    pushFigures = push.targets;
+    push.scheduler.start();
     return {
       httpUrl: http?.url,
       opcuaServer: endpoint.server,
@@ -154,9 +183,12 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       users,
       certificates: cm,
       ca,
+      push,
       stop() {
         stopping ??= (async () => {
           try {
+            // First: no new cycles, and running ones end (bounded) while the store is open.
+            await push.scheduler.stop();
             await http?.close();
             openMetrics.close();
             await endpoint.stop();

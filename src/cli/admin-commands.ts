@@ -1,5 +1,6 @@
 import type { AdminCall } from "./admin-client.js";
 import type { CliCommand } from "./args.js";
+import { runPushCommand } from "./push-commands.js";
 import { writeTrustListExport } from "./trustlist-export.js";
 import {
   expectArray,
@@ -13,6 +14,7 @@ import {
   formatDone,
   formatJson,
   formatRequestsTable,
+  formatStatus,
   formatUsersTable,
   parseJsonResult,
 } from "./format.js";
@@ -24,6 +26,11 @@ export type AdminCommand = Exclude<CliCommand, { kind: "help" } | { kind: "start
 export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promise<string> {
   const { json } = cmd.admin;
   switch (cmd.kind) {
+    case "push set":
+    case "push remove":
+    case "push now":
+    case "push status":
+      return runPushCommand(cmd, call);
     case "apps list": {
       const [out] = await call("ListApplications", []);
       const apps = expectArray(parseJsonResult(out, "applications"), "applications");
@@ -72,6 +79,11 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
       const [out] = await call("GetCaInfo", []);
       const groups = expectArray(parseJsonResult(out, "CA information"), "CA information");
       return json ? formatJson(groups) : formatCaInfo(groups);
+    }
+    case "status": {
+      const [out] = await call("GetStatus", []);
+      const status = expectObject(parseJsonResult(out, "status"), "status");
+      return json ? formatJson(status) : formatStatus(status);
     }
     case "audit": {
       const [out] = await call("ReadAuditLog", [cmd.since ?? "", cmd.limit ?? 0]);

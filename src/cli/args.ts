@@ -8,6 +8,7 @@ import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 import { parseDuration } from "../duration.js";
 import { BACKUP_USAGE, RESTORE_USAGE } from "./usage.js";
 import { parseSince, SINCE_FORMS } from "../ops-cli/since.js";
+import { PUSH_USAGE } from "./usage.js";
 import { TRUSTLIST_USAGE } from "./usage.js";
 import { APPS_USAGE, CA_USAGE, CERTS_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
 
@@ -34,9 +35,12 @@ export type CliCommand =
   | { kind: "requests reject"; admin: AdminOptions; requestId: string; reason: string }
   | OpsCommand
   | TrustlistExportCommand
+  | PushCommand
   | CaImportCommand
   | BackupCommand
-  | RestoreCommand;
+  | RestoreCommand
+  /** `gds status` (issue 5): GetStatus through the admin object. */
+  | { kind: "status"; admin: AdminOptions };
 
 /** `gds certs list|revoke`, `gds ca show`, `gds audit` (issue 5, through the admin object). */
 export type OpsCommand =
@@ -47,6 +51,32 @@ export type OpsCommand =
   | { kind: "ca show"; admin: AdminOptions }
   /** `since` as typed (a duration or an ISO time, checked); `limit` undefined = the server's default (1000). */
   | { kind: "audit"; admin: AdminOptions; since?: string; limit?: number };
+
+/**
+ * `gds push set|remove|now|status` (issue 4, through the admin object). In `push set`, --endpoint
+ * is the device's endpoint; the GDS's comes from --gds-endpoint or GDS_ENDPOINT there.
+ */
+export type PushCommand =
+  | {
+      kind: "push set";
+      admin: AdminOptions;
+      applicationId: string;
+      endpointUrl: string;
+      securityPolicy: string;
+      securityMode: string;
+      /** "" with useGdsCertificate. */
+      userName: string;
+      password: string;
+      useGdsCertificate: boolean;
+      regeneratePrivateKey: boolean;
+    }
+  | { kind: "push remove"; admin: AdminOptions; applicationId: string }
+  /** wait: until the cycle ends (at most timeoutMs); otherwise return once it is scheduled. */
+  | { kind: "push now"; admin: AdminOptions; applicationId: string; wait: boolean; timeoutMs: number }
+  | { kind: "push status"; admin: AdminOptions; applicationId?: string };
+
+/** How long `gds push now` waits for the cycle by default. */
+export const PUSH_NOW_DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
 /** `gds trustlist export` (issue 4): through the admin object; the CLI writes the files. */
 export interface TrustlistExportCommand {
@@ -94,6 +124,26 @@ export interface RestoreCommand {
 export type Env = Readonly<Record<string, string | undefined>>;
 
 const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }> = {
+  push: {
+    usage: PUSH_USAGE,
+    leaves: {
+      set: {
+        positionals: ["ID"],
+        options: {
+          user: { type: "string" },
+          "password-env": { type: "string" },
+          "security-policy": { type: "string" },
+          "security-mode": { type: "string" },
+          "use-gds-certificate": { type: "boolean" },
+          "no-regenerate-key": { type: "boolean" },
+          "gds-endpoint": { type: "string" },
+        },
+      },
+      remove: { positionals: ["ID"], options: { "gds-endpoint": { type: "string" } } },
+      now: { positionals: ["ID"], options: { "no-wait": { type: "boolean" }, timeout: { type: "string" }, "gds-endpoint": { type: "string" } } },
+      status: { positionals: [], optionalPositionals: ["ID"], options: { "gds-endpoint": { type: "string" } } },
+    },
+  },
   apps: {
     usage: APPS_USAGE,
     leaves: {
@@ -159,10 +209,13 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
  */
 const SINGLE_COMMANDS: Record<string, LeafSpec> = {
   audit: { positionals: [], options: { since: { type: "string" }, limit: { type: "string" } } },
+  status: { positionals: [] },
 };
 
 interface LeafSpec {
   positionals: string[];
+  /** Positionals that may follow the required ones (e.g. `push status [ID]`). */
+  optionalPositionals?: string[];
   options?: NonNullable<ParseArgsConfig["options"]>;
   /** Works on the data dir, not through a server: no --endpoint, no GDS_ADMIN_PASSWORD. */
   offline?: boolean;
@@ -259,14 +312,20 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
   if (positionals.length < spec.positionals.length) {
     throw usageError(`missing ${spec.positionals.slice(positionals.length).join(" ")}`, usage);
   }
-  if (positionals.length > spec.positionals.length) {
-    throw usageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals.length])}`, usage);
+  const maxPositionals = spec.positionals.length + (spec.optionalPositionals?.length ?? 0);
+  if (positionals.length > maxPositionals) {
+    throw usageError(`unexpected argument ${JSON.stringify(positionals[maxPositionals])}`, usage);
   }
   for (const [i, p] of positionals.entries()) {
-    if (p.trim() === "") throw usageError(`${spec.positionals[i]} must not be empty`, usage);
+    if (p.trim() === "") throw usageError(`${[...spec.positionals, ...(spec.optionalPositionals ?? [])][i]} must not be empty`, usage);
   }
 
   switch (key) {
+    case "push set":
+    case "push remove":
+    case "push now":
+    case "push status":
+      return parsePushLeaf(key, parsed.values as PushValues, positionals, env, usage);
     case "apps list":
       return { kind: key, admin: adminOptions(values, env, usage) };
     case "apps show":
@@ -327,6 +386,8 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
     }
     case "ca show":
       return { kind: key, admin: adminOptions(values, env, usage) };
+    case "status":
+      return { kind: key, admin: adminOptions(values, env, usage) };
     case "audit": {
       const since = values.since;
       if (since !== undefined && !parseSince(since, new Date()).ok) {
@@ -376,6 +437,80 @@ function nonEmpty(value: string | undefined, flag: string, usage: string): strin
   if (value === undefined) return undefined;
   if (value.trim() === "") throw usageError(`${flag} must not be empty`, usage);
   return value.trim();
+}
+
+interface PushValues {
+  endpoint?: string;
+  json?: boolean;
+  user?: string;
+  "password-env"?: string;
+  "security-policy"?: string;
+  "security-mode"?: string;
+  "use-gds-certificate"?: boolean;
+  "no-regenerate-key"?: boolean;
+  "gds-endpoint"?: string;
+  "no-wait"?: boolean;
+  timeout?: string;
+}
+
+const OPC_TCP_URL = /^opc\.tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/:[\]]+)(:\d{1,5})?(\/\S*)?$/;
+
+/**
+ * `gds push …`. The GDS endpoint: --gds-endpoint, else GDS_ENDPOINT, else (not for `push set`,
+ * where --endpoint is the device) --endpoint, else the default.
+ */
+function parsePushLeaf(key: "push set" | "push remove" | "push now" | "push status", values: PushValues, positionals: string[], env: Env, usage: string): PushCommand {
+  const gdsEndpoint = values["gds-endpoint"] ?? (env.GDS_ENDPOINT || undefined) ?? (key === "push set" ? undefined : values.endpoint);
+  if (gdsEndpoint !== undefined && !OPC_TCP_URL.test(gdsEndpoint)) {
+    throw usageError(`invalid GDS endpoint ${JSON.stringify(gdsEndpoint)} (--gds-endpoint or GDS_ENDPOINT): expected opc.tcp://host[:port][/path]`, usage);
+  }
+  const admin = () => adminOptions({ endpoint: gdsEndpoint, json: values.json }, env, usage);
+  switch (key) {
+    case "push set": {
+      const endpointUrl = values.endpoint?.trim();
+      if (!endpointUrl) throw usageError("missing --endpoint URL (the device's endpoint, opc.tcp://host:port)", usage);
+      if (!/^opc\.tcp:\/\/\S+:\d{1,5}(\/\S*)?$/.test(endpointUrl)) throw usageError(`invalid --endpoint ${JSON.stringify(endpointUrl)}: expected the device's opc.tcp://host:port[/path]`, usage);
+      const useGdsCertificate = values["use-gds-certificate"] ?? false;
+      let userName = "";
+      let password = "";
+      if (useGdsCertificate) {
+        if (values.user !== undefined || values["password-env"] !== undefined) throw usageError("--use-gds-certificate goes without --user and --password-env", usage);
+      } else {
+        userName = values.user?.trim() ?? "";
+        if (!userName) throw usageError("missing --user U (the device user holding SecurityAdmin), or --use-gds-certificate", usage);
+        const variable = values["password-env"];
+        if (!variable) throw usageError("missing --password-env VAR (the environment variable holding the device user's password)", usage);
+        const value = env[variable];
+        if (value === undefined || value === "") throw new CliError(`environment variable ${variable} (--password-env) is not set`, ExitCode.Usage);
+        password = value;
+      }
+      return {
+        kind: key,
+        admin: admin(),
+        applicationId: positionals[0],
+        endpointUrl,
+        securityPolicy: values["security-policy"]?.trim() ?? "",
+        securityMode: values["security-mode"]?.trim() ?? "",
+        userName,
+        password,
+        useGdsCertificate,
+        regeneratePrivateKey: !(values["no-regenerate-key"] ?? false),
+      };
+    }
+    case "push remove":
+      return { kind: key, admin: admin(), applicationId: positionals[0] };
+    case "push now": {
+      let timeoutMs = PUSH_NOW_DEFAULT_TIMEOUT_MS;
+      if (values.timeout !== undefined) {
+        const ms = parseDuration(values.timeout.trim());
+        if (ms === undefined || ms < 1000) throw usageError(`invalid --timeout ${JSON.stringify(values.timeout)}: expected a duration such as 90s or 10m`, usage);
+        timeoutMs = ms;
+      }
+      return { kind: key, admin: admin(), applicationId: positionals[0], wait: !(values["no-wait"] ?? false), timeoutMs };
+    }
+    case "push status":
+      return { kind: key, admin: admin(), ...(positionals[0] !== undefined ? { applicationId: positionals[0] } : {}) };
+  }
 }
 
 function parseRequestState(text: string, usage: string): RequestState {

@@ -3,6 +3,7 @@
  * returns lists and records as JSON strings (src/admin/admin-model.ts); `--json` prints them
  * re-indented, the default is a table or a key/value listing.
  */
+import { formatDuration } from "../duration.js";
 import { CliError, ExitCode } from "./cli-error.js";
 
 type Json = Record<string, unknown>;
@@ -223,3 +224,104 @@ export const formatDone = {
   requestRejected: (r: Json) =>
     `rejected request ${text(r.requestId)} of application ${text(r.applicationId)}${r.reason ? `: ${text(r.reason)}` : ""}\n`,
 };
+
+// --- push management (issue 4) -------------------------------------------------------------------
+
+function pushStatusOf(t: Json): Json {
+  return t.status && typeof t.status === "object" ? (t.status as Json) : {};
+}
+
+function pushIdentity(t: Json): string {
+  const id = (t.identity ?? {}) as Json;
+  return id.kind === "certificate" ? "GDS certificate" : id.kind === "userName" ? `user ${text(id.userName)}` : "";
+}
+
+function pushResult(s: Json): string {
+  if (s.running === true) return "running";
+  if (s.lastResult === "failed") {
+    const e = (s.lastError ?? {}) as Json;
+    return `failed (${text(e.step)}: ${text(e.statusCode)})`;
+  }
+  if (s.lastResult === "ok") return "ok";
+  return s.pushRequestedAt ? "requested" : "never pushed";
+}
+
+/** `gds push set`: the stored target (no password). */
+export function formatPushTarget(t: Json): string {
+  return [
+    `push target set for ${text(t.applicationId)}${t.applicationUri ? ` (${text(t.applicationUri)})` : ""}`,
+    `  endpoint:     ${text(t.endpointUrl)} ${text(t.securityPolicy)} ${text(t.securityMode)}`,
+    `  identity:     ${pushIdentity(t)}`,
+    `  new key pair: ${t.regeneratePrivateKey === false ? "no" : "yes"}`,
+    `  group:        ${text(t.group)}`,
+  ].join("\n") + "\n";
+}
+
+/** `gds push status`: one line per push target. */
+export function formatPushStatusTable(list: readonly Json[]): string {
+  if (list.length === 0) return "no push targets\n";
+  return formatTable(
+    ["APPLICATION", "ENDPOINT", "RESULT", "LAST ATTEMPT", "LAST SUCCESS", "SERIAL", "NOT AFTER", "FAILURES", "NEXT RETRY"],
+    list.map((t) => {
+      const s = pushStatusOf(t);
+      const cert = (s.certificate ?? {}) as Json;
+      return [text(t.applicationId), text(t.endpointUrl), pushResult(s), text(s.lastAttempt), text(s.lastSuccess), text(cert.serialHex), text(cert.notAfter), text(s.consecutiveFailures ?? 0), text(s.nextAttemptAt)];
+    }),
+  );
+}
+
+/** `gds push status ID` and `gds push now ID`: one device in detail. */
+export function formatPushStatus(t: Json): string {
+  const s = pushStatusOf(t);
+  const cert = (s.certificate ?? {}) as Json;
+  const tl = (s.trustList ?? {}) as Json;
+  const e = (s.lastError ?? {}) as Json;
+  const lines: [string, string][] = [
+    ["application", `${text(t.applicationId)}${t.applicationUri ? ` (${text(t.applicationUri)})` : ""}`],
+    ["endpoint", `${text(t.endpointUrl)} ${text(t.securityPolicy)} ${text(t.securityMode)}`],
+    ["identity", pushIdentity(t)],
+    ["result", pushResult(s)],
+    ["last attempt", `${text(s.lastAttempt)}${s.lastReason ? ` (${text(s.lastReason)})` : ""}`],
+    ["last success", text(s.lastSuccess)],
+    ["certificate", cert.serialHex ? `serial ${text(cert.serialHex)}, valid until ${text(cert.notAfter)}` : "none confirmed"],
+    ["trust list", tl.lastUpdateTime ? `LastUpdateTime ${text(tl.lastUpdateTime)}, pushed ${text(tl.pushedAt)}` : "never confirmed"],
+    ["failures", text(s.consecutiveFailures ?? 0)],
+  ];
+  if (s.nextAttemptAt) lines.push(["next retry", text(s.nextAttemptAt)]);
+  if (s.pushRequestedAt) lines.push(["push requested", `${text(s.pushRequestedAt)} by ${text(s.pushRequestedBy)}`]);
+  if (s.lastError) lines.push(["last error", `${text(e.step)}: ${text(e.statusCode)}: ${text(e.message)} (${text(e.at)})`]);
+  if (s.unconfirmedSerialHex) lines.push(["unconfirmed", `serial ${text(s.unconfirmedSerialHex)} was signed but the device was not seen using it`]);
+  if (Array.isArray(s.steps) && s.steps.length > 0) {
+    lines.push(["steps", (s.steps as Json[]).map((st) => `${text(st.step)} ${text(st.ms)} ms${st.statusCode ? ` ${text(st.statusCode)}` : ""}`).join(", ")]);
+  }
+  const width = Math.max(...lines.map(([k]) => k.length));
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join("\n") + "\n";
+}
+
+/** An uptime as operators read it: 3d 4h 5m, 4h 5m 6s, 6s. */
+export function formatUptime(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts = d > 0 ? [`${d}d`, `${h}h`, `${m}m`] : h > 0 ? [`${h}h`, `${m}m`, `${s % 60}s`] : m > 0 ? [`${m}m`, `${s % 60}s`] : [`${s}s`];
+  return parts.join(" ");
+}
+
+/** `gds status`: one figure per line. */
+export function formatStatus(st: Json): string {
+  const c = (st.certificates ?? {}) as Json;
+  const renew = typeof st.renewBeforeSeconds === "number" ? formatDuration(st.renewBeforeSeconds * 1000) : "GDS_RENEW_BEFORE";
+  const push = (v: unknown) => (v === null || v === undefined ? "- (no push management)" : text(v));
+  const lines: [string, string][] = [
+    ["endpoint", text(st.endpoint)],
+    ["uptime", `${formatUptime(Number(st.uptimeSeconds ?? 0))} (since ${text(st.startedAt)})`],
+    ["applications", text(st.applications)],
+    ["certificates", `${text(c.valid)} valid, ${text(c.expiring)} expiring within ${renew}, ${text(c.expired)} expired, ${text(c.revoked)} revoked`],
+    ["pending requests", text(st.pendingRequests)],
+    ["push-managed devices", push(st.pushManagedDevices)],
+    ["failed pushes", push(st.failedPushes)],
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length));
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join("\n") + "\n";
+}

@@ -52,6 +52,12 @@ Commands:
   requests approve ID         approve a pending certificate request
   requests reject ID [--reason R]
                               reject a certificate request
+  push set ID --endpoint URL --user U --password-env VAR [--security-policy P]
+                              make an application push-managed (the GDS renews its certificate
+                              and trust list on the device); see gds push --help
+  push now ID [--no-wait]     push the trust list and a new certificate to the device now
+  push status [ID] [--json]   push targets: last attempt, last success, certificate, last error
+  push remove ID              end push management of an application
   ca import --cert FILE --key FILE [--group GROUP] [--data-dir DIR] [--force]
                               import an existing CA into the data dir (offline: stop the server first)
   backup --out FILE [--data-dir DIR] [--json]
@@ -68,9 +74,12 @@ Commands:
                               the GDS's own certificate) as DER files into DIR
   audit [--since DUR|TIME] [--limit N] [--json]
                               the audit log, newest last
+  status [--json]             endpoint, uptime, applications, certificates (valid, expiring,
+                              revoked), pending requests, push-managed devices, failed pushes
 
-The apps, users and requests commands talk to a running server over OPC UA (SignAndEncrypt);
-ca import, backup and restore work on the data dir and refuse while a server holds it.
+The apps, users, requests, certs, ca show and audit commands talk to a running server over OPC UA
+(SignAndEncrypt); ca import, backup and restore work on the data dir and refuse while a server
+holds it.
 
 ${ADMIN_OPTIONS}
 
@@ -214,12 +223,98 @@ ${CERT_STATES}
 ${ADMIN_OPTIONS}
 `;
 
+const PUSH_DETAILS = `Push management: the GDS connects to a registered device (an OPC UA server exposing
+ServerConfiguration) as a client, pushes its trust list (the GDS CA and CRL), has the device make
+a CSR, signs it and pushes the certificate, then confirms with GetEndpoints. The scheduler does it
+again on its own when less than GDS_RENEW_BEFORE of the certificate remains and whenever the
+group's trust list changes. Setting, removing and pushing need SecurityAdmin; any admin role may
+read the status.
+
+GDS endpoint: in push set, --endpoint is the DEVICE's endpoint; the GDS's endpoint then comes from
+--gds-endpoint or GDS_ENDPOINT (default opc.tcp://localhost:$GDS_PORT). The other push commands
+also take --endpoint for the GDS, like every admin command; --gds-endpoint and GDS_ENDPOINT win.`;
+
+const PUSH_ADMIN_OPTIONS = `Admin options:
+  --gds-endpoint URL  the GDS endpoint (default $GDS_ENDPOINT, else opc.tcp://localhost:$GDS_PORT)
+  --json              machine-readable JSON output
+  -h, --help          show this help
+
+Environment:
+  GDS_ENDPOINT         the GDS endpoint for push commands
+  GDS_ADMIN_USER       user for admin commands (default admin)
+  GDS_ADMIN_PASSWORD   its password (required)
+  GDS_CLI_PKI_DIR      the CLI's certificate store (default ~/.config/opcua-gds/cli-pki)`;
+
+export const PUSH_USAGE = `Usage: gds push <set|now|status|remove> [options]
+
+Commands:
+  set ID --endpoint URL --user U --password-env VAR [--security-policy P] [--security-mode M]
+         [--use-gds-certificate] [--no-regenerate-key]
+                     make application ID push-managed (or change its settings)
+  now ID [--no-wait] [--timeout DUR]
+                     push the trust list and a new certificate now; waits for the result
+  status [ID] [--json]
+                     every push target (or one) with its status
+  remove ID          end push management (the device keeps what it has)
+
+${PUSH_DETAILS}
+
+${PUSH_ADMIN_OPTIONS}
+`;
+
 export const LEAF_USAGE: Record<string, string> = {
   "trustlist export": `Usage: gds trustlist export [--group NAME] --out DIR [--endpoint URL] [--json]
 
 ${TRUSTLIST_EXPORT_DETAILS}
 
 ${ADMIN_OPTIONS}
+`,
+  "push set": `Usage: gds push set ID --endpoint URL --user U --password-env VAR [--security-policy P]
+                    [--security-mode M] [--use-gds-certificate] [--no-regenerate-key]
+                    [--gds-endpoint URL] [--json]
+
+Makes registered application ID push-managed, or changes its settings. The GDS pushes at once
+(first push), then whenever due.
+
+Options:
+  --endpoint URL         the device's endpoint, opc.tcp://host:port[/path] (required)
+  --user U               the device user holding SecurityAdmin
+  --password-env VAR     the environment variable holding that user's password (never on the
+                         command line); stored encrypted in the GDS data dir. Left out with the
+                         same --user as before: the stored password is kept
+  --security-policy P    Basic256Sha256 (default), Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss
+  --security-mode M      SignAndEncrypt (default) or Sign
+  --use-gds-certificate  log in with the GDS's own application certificate (X509 identity)
+                         instead of --user/--password-env
+  --no-regenerate-key    CreateSigningRequest keeps the device's key (default: a new key pair)
+
+${PUSH_DETAILS}
+
+${PUSH_ADMIN_OPTIONS}
+`,
+  "push now": `Usage: gds push now ID [--no-wait] [--timeout DUR] [--gds-endpoint URL] [--json]
+
+Pushes the trust list and a new certificate to the device now, regardless of any retry backoff.
+The request is stored on the server (it survives a restart). By default waits until the cycle
+has ended and prints the device's status; exit code 1 with the failed step, the status code and
+the message when the push failed. --no-wait returns once the push is scheduled; --timeout DUR
+bounds the wait (default 5m).
+
+${PUSH_ADMIN_OPTIONS}
+`,
+  "push status": `Usage: gds push status [ID] [--gds-endpoint URL] [--json]
+
+Push targets with their status: endpoint, last attempt, last success, result, the certificate
+the device was confirmed to serve (serial, expiry), consecutive failures, next retry, the last
+error (step, status code, message). --json prints every field (see the README, Push management).
+
+${PUSH_ADMIN_OPTIONS}
+`,
+  "push remove": `Usage: gds push remove ID [--gds-endpoint URL] [--json]
+
+Ends push management of application ID. The device keeps its certificate and trust list.
+
+${PUSH_ADMIN_OPTIONS}
 `,
   "certs list": `Usage: gds certs list [--app ID] [--expiring-within DUR] [--revoked] [--endpoint URL] [--json]
 
@@ -265,6 +360,20 @@ nextUpdate. Any administrative role may look.
 
 With --json, prints a JSON array of {group, subject, serialHex, notBefore, notAfter, keyType,
 thumbprint, issuers, crl: {crlNumber, thisUpdate, nextUpdate}}.
+
+${ADMIN_OPTIONS}
+`,
+  status: `Usage: gds status [--endpoint URL] [--json]
+
+The server at a glance: its endpoint, uptime, registered applications, issued certificates by
+state (valid; expiring: less than GDS_RENEW_BEFORE left; expired; revoked), certificate requests
+waiting for approval, push-managed devices and those whose last push failed. Any administrative
+role may look. The same figures are variables of the admin object (ApplicationCount, …) and, with
+GDS_HTTP_PORT, on http://127.0.0.1:4841/metrics.
+
+With --json, prints {endpoint, startedAt, uptimeSeconds, applications, certificates: {valid,
+expiring, expired, revoked, issued}, renewBeforeSeconds, pendingRequests, pushManagedDevices,
+failedPushes}; the last two are null when the server has no push management.
 
 ${ADMIN_OPTIONS}
 `,

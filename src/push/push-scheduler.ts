@@ -51,25 +51,33 @@ const MAX_TIMER_MS = 2_147_000_000;
 
 /**
  * Decides what a device needs at `now`, from its stored status alone (pure; exported for tests).
- * - an admin's pending "push now": everything, at once, regardless of backoff;
+ * - an admin's "push now" not yet attempted: everything, at once, regardless of backoff; one that
+ *   was attempted and failed (the device was down): everything again, after the backoff;
+ * - the group's trust list changed after the device's last attempt (a revocation, a new CRL): the
+ *   trust list, at once, regardless of backoff (a revocation must not wait for a retry timer);
  * - within a backoff after a failure: nothing;
  * - no confirmed certificate yet, or less than renewBefore left: certificate (and trust list);
- * - the group's trust list changed since the device last confirmed it: trust list.
+ * - the group's trust list differs from what the device last confirmed holding: trust list.
  */
 export function dueWork(target: StoredPushTarget, status: PushStatusRecord | undefined, now: Date, trustListLastUpdateTime: Date, renewBeforeMs: number): DueWork | undefined {
   const t = now.getTime();
   const base = { target, trustListLastUpdateTime };
+  const inBackoff = status?.nextAttemptAt !== undefined && t < Date.parse(status.nextAttemptAt);
   if (status?.pushRequestedAt) {
-    return { ...base, reason: "admin", pushTrustList: true, renewCertificate: true, actor: status.pushRequestedBy ?? PUSH_SCHEDULER_ACTOR };
+    const attempted = status.lastAttempt !== undefined && Date.parse(status.lastAttempt) >= Date.parse(status.pushRequestedAt);
+    if (!attempted || !inBackoff) {
+      return { ...base, reason: attempted ? "retry" : "admin", pushTrustList: true, renewCertificate: true, actor: status.pushRequestedBy ?? PUSH_SCHEDULER_ACTOR };
+    }
   }
-  if (status?.nextAttemptAt && t < Date.parse(status.nextAttemptAt)) return undefined;
   const noCertificate = !status?.certificate;
   const renew = noCertificate || Date.parse(status.certificate!.notAfter) - t < renewBeforeMs;
   const pushed = status?.trustList ? Date.parse(status.trustList.lastUpdateTime) : NaN;
   const trustListStale = !(pushed === trustListLastUpdateTime.getTime());
+  const changedSinceAttempt = trustListStale && status?.lastAttempt !== undefined && trustListLastUpdateTime.getTime() > Date.parse(status.lastAttempt);
+  if (!changedSinceAttempt && inBackoff) return undefined;
   if (!renew && !trustListStale) return undefined;
   const failing = (status?.consecutiveFailures ?? 0) > 0;
-  const reason: PushCycleRequest["reason"] = failing ? "retry" : noCertificate ? "firstPush" : renew ? "renewal" : "trustListChanged";
+  const reason: PushCycleRequest["reason"] = changedSinceAttempt ? "trustListChanged" : failing ? "retry" : noCertificate ? "firstPush" : renew ? "renewal" : "trustListChanged";
   return { ...base, reason, pushTrustList: true, renewCertificate: renew, actor: PUSH_SCHEDULER_ACTOR };
 }
 
@@ -164,18 +172,20 @@ export class PushScheduler {
 
   /**
    * PushNow: records the request (durable) and starts the cycle if the limit allows. With
-   * `waitMs`, waits up to that long for the cycle that serves the request to end; returns the
-   * device's status either way (status.running / pushRequestedAt tell whether it is still going).
+   * `waitMs`, waits up to that long for the first cycle started after the request to end; returns
+   * the device's status either way. The request stays pending (retried with backoff) until a cycle
+   * succeeds or at least confirms the new certificate.
    */
   async pushNow(applicationId: string, actor: string, waitMs = 0): Promise<PushStatusView> {
     if (this.stopped) throw new GdsError("BadInvalidState", "the push scheduler is stopping");
     const { applicationId: id, requestedAt } = await this.opts.targets.requestPush(applicationId, actor);
     let finished: (() => void) | undefined;
     const done = new Promise<void>((resolve) => (finished = resolve));
+    // Served by the first cycle that started at or after the request (fulfilled or failed).
     const off = this.opts.targets.onPushFinished(async (e) => {
       if (e.applicationId !== id) return;
       const s = await this.opts.targets.statusRecord(id);
-      if (!s?.pushRequestedAt || Date.parse(s.pushRequestedAt) > Date.parse(requestedAt)) finished?.();
+      if (!s || (s.lastAttempt !== undefined && Date.parse(s.lastAttempt) >= Date.parse(requestedAt))) finished?.();
     });
     try {
       await this.tick();

@@ -356,7 +356,9 @@ export class PushTargetService {
         next.consecutiveFailures = (before.consecutiveFailures ?? 0) + 1;
         if (args.nextAttemptAt) next.nextAttemptAt = args.nextAttemptAt.toISOString();
       }
-      if (next.pushRequestedAt && Date.parse(next.pushRequestedAt) <= startedAt.getTime()) {
+      // An admin's request is served once a cycle started after it succeeds or confirms a new
+      // certificate; a failure before that (device down) leaves it pending, retried with backoff.
+      if (next.pushRequestedAt && Date.parse(next.pushRequestedAt) <= startedAt.getTime() && (result.ok || result.certificate)) {
         delete next.pushRequestedAt;
         delete next.pushRequestedBy;
       }

@@ -207,6 +207,24 @@ describe("dueWork (pure)", () => {
   });
 });
 
+describe("dueWork: trust-list changes and backoff", () => {
+  it("a trust list that changed after the last attempt is pushed at once, even within a backoff", () => {
+    const now = new Date(T0);
+    const lastAttempt = new Date(T0 - 10_000);
+    const failing: PushStatusRecord = {
+      applicationId: "x",
+      consecutiveFailures: 4,
+      lastAttempt: lastAttempt.toISOString(),
+      nextAttemptAt: new Date(T0 + HOUR).toISOString(),
+      certificate: { serialHex: "01", notAfter: new Date(T0 + LIFETIME).toISOString(), confirmedAt: lastAttempt.toISOString() },
+    };
+    // unchanged since the attempt (still not confirmed on the device): wait for the backoff
+    expect(dueWork(target, failing, now, new Date(T0 - 20_000), RENEW_BEFORE)).toBeUndefined();
+    // a revocation after the attempt
+    expect(dueWork(target, failing, now, new Date(T0 - 5_000), RENEW_BEFORE)).toMatchObject({ reason: "trustListChanged", pushTrustList: true, renewCertificate: false });
+  });
+});
+
 describe("backoffDelay", () => {
   it("doubles from the base up to the cap, with jitter between half and all of it", () => {
     expect([1, 2, 3, 4, 5, 10].map((n) => backoffDelay(n, 30_000, HOUR, () => 1 - 1e-12))).toEqual([30_000, 60_000, 120_000, 240_000, 480_000, HOUR]);
@@ -331,11 +349,39 @@ describe("PushScheduler", () => {
     expect(again.service.summary()).toEqual({ managed: 1, failed: 0 });
   });
 
+  it("an admin request a failed cycle did not fulfil stays pending and is retried (with backoff) until the certificate is done", async () => {
+    const ctx = await build({ random: () => 1 - 1e-12 });
+    const id = await device(ctx, 1);
+    await settle(ctx); // first push ok
+    ctx.runner.script = () => ({ ok: false, steps: [], error: { step: "connect", statusCode: "BadCommunicationError", message: "ECONNREFUSED" } });
+    ctx.clock.advance(1000);
+    const view = await ctx.scheduler.pushNow(id, "alice", 5000);
+    expect(view.status).toMatchObject({ lastResult: "failed", lastReason: "admin", pushRequestedBy: "alice", consecutiveFailures: 1 });
+    ctx.clock.advance(10_000);
+    await settle(ctx);
+    expect(ctx.runner.calls).toHaveLength(2); // backoff (30 s) not over
+    ctx.runner.script = (req) => ({ ...ctx.runner.success(req), ok: false, error: { step: "verifyTrustList", statusCode: "BadNotSupported", message: "no CRLs" } });
+    ctx.clock.advance(20_000);
+    await settle(ctx);
+    expect(ctx.runner.calls.slice(2).map((c) => [c.reason, c.renewCertificate])).toEqual([["retry", true]]);
+    const s = await statusOf(ctx, id);
+    // the certificate was confirmed: the request is served, though the trust list still fails
+    expect(s.pushRequestedAt).toBeUndefined();
+    expect(s).toMatchObject({ lastResult: "failed", certificate: { serialHex: "0002" }, lastError: { step: "verifyTrustList" } });
+    const audit = (await ctx.audit.read()).filter((e) => e.event === "PushCompleted");
+    expect(audit.map((e) => [e.actor, e.outcome])).toEqual([
+      ["push-scheduler", "Good"],
+      ["alice", "BadCommunicationError"],
+      ["alice", "BadNotSupported"],
+    ]);
+  });
+
   it("after a restart: runs a push requested before it and catches a trust-list change made while down", async () => {
     const ctx = await build();
     const a = await device(ctx, 1);
     const b = await device(ctx, 2);
     await settle(ctx);
+    ctx.clock.advance(1000);
     await ctx.service.requestPush(a, "alice"); // no tick: the GDS stops before it runs
     await close(ctx);
     ctx.clock.advance(HOUR);
@@ -363,6 +409,7 @@ describe("PushScheduler", () => {
     let open!: () => void;
     ctx.runner.gate = new Promise((r) => (open = r));
     ctx.runner.script = (req) => ctx.runner.success(req);
+    ctx.clock.advance(1);
     await ctx.scheduler.pushNow(id, "admin");
     expect(ctx.scheduler.isRunning(id)).toBe(true);
     await ctx.service.removeTarget(id, "admin");
