@@ -7,11 +7,11 @@
  *
  *   node device.mjs [--port 4850] [--hostname 127.0.0.1] [--pki-dir DIR] [--user secadmin]
  *                   [--password P | --password-env VAR] [--trust DIR] [--strict | --accept-unknown]
- *                   [--application-uri URI]
+ *                   [--application-uri URI] [--admin-cert FILE ...]
  *
  * Every flag has an env var: DEMO_DEVICE_PORT, DEMO_DEVICE_HOSTNAME, DEMO_DEVICE_PKI_DIR,
  * DEMO_DEVICE_USER, DEMO_DEVICE_PASSWORD, DEMO_DEVICE_TRUST, DEMO_DEVICE_STRICT=1,
- * DEMO_DEVICE_APPLICATION_URI. Flags win over env vars.
+ * DEMO_DEVICE_APPLICATION_URI, DEMO_DEVICE_ADMIN_CERT (one file). Flags win over env vars.
  *
  * - Endpoints: None, Basic256Sha256 Sign and SignAndEncrypt. ServerConfiguration methods need
  *   SignAndEncrypt and a user holding SecurityAdmin (well-known role ns=0;i=15704): the one user
@@ -21,6 +21,10 @@
  * - `--trust DIR`: the files `gds trustlist export` writes (DER or PEM certificates, CRLs as .crl or
  *   PEM "X509 CRL") are copied into the device's trusted store at start (certificates to
  *   trusted/certs, CRLs to trusted/crl), so it trusts the GDS (its CA and its own certificate).
+ * - `--admin-cert FILE` (repeatable; DER or PEM, e.g. the gds-server.der of an export): a session
+ *   whose X509 user token is that certificate gets SecurityAdmin (the GDS's "log in with its own
+ *   certificate"). The file goes into the user-token PKI (user-pki/trusted/certs), and users are
+ *   matched by the certificate's CN, as node-opcua names X509 users.
  * - Unknown client certificates are accepted by default (demo convenience; a warning is logged,
  *   and the certificate lands in trusted/certs like a real device whose admin clicked "trust").
  *   `--strict` refuses them: only certificates from --trust (or signed by a CA among them) pass.
@@ -51,6 +55,7 @@
  *   sees "socket has been disconnected"); the certificate lands in pki/rejected.
  * - 2.157 puts its own self-signed certificate into trusted/certs at first start.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -79,6 +84,7 @@ function usage() {
     "  --strict                 refuse unknown client certificates (env DEMO_DEVICE_STRICT=1)",
     "  --accept-unknown         accept unknown client certificates, with a warning (the default)",
     "  --application-uri URI    the device's ApplicationUri (default urn:opcua-gds:demo-device; env DEMO_DEVICE_APPLICATION_URI)",
+    "  --admin-cert FILE        an X509 user certificate (DER/PEM) that gets SecurityAdmin, e.g. gds-server.der; repeatable (env DEMO_DEVICE_ADMIN_CERT)",
   ].join("\n");
 }
 
@@ -97,6 +103,7 @@ function parseOptions(argv, env) {
     trust: env.DEMO_DEVICE_TRUST,
     strict: env.DEMO_DEVICE_STRICT === "1" || env.DEMO_DEVICE_STRICT === "true",
     applicationUri: env.DEMO_DEVICE_APPLICATION_URI,
+    adminCerts: env.DEMO_DEVICE_ADMIN_CERT ? [env.DEMO_DEVICE_ADMIN_CERT] : [],
   };
   const valued = { "--port": "port", "--hostname": "hostname", "--pki-dir": "pkiDir", "--user": "user", "--password": "password", "--trust": "trust", "--application-uri": "applicationUri" };
   for (let i = 0; i < argv.length; i++) {
@@ -122,7 +129,8 @@ function parseOptions(argv, env) {
       const v = env[name];
       if (v === undefined || v === "") fail(`--password-env ${name}: that environment variable is not set`);
       o.password = v;
-    } else if (arg === "--strict") o.strict = true;
+    } else if (arg === "--admin-cert") o.adminCerts.push(take());
+    else if (arg === "--strict") o.strict = true;
     else if (arg === "--accept-unknown") o.strict = false;
     else fail(`unknown option ${argv[i]}\n${usage()}`);
   }
@@ -173,6 +181,34 @@ function installTrust(dir, pkiDir) {
   return copied;
 }
 
+/** The CN of a certificate (DER), as node-opcua 2.157 names an X509 user. */
+function commonNameOf(der) {
+  const cn = new crypto.X509Certificate(der).subject.split("\n").find((l) => l.startsWith("CN="));
+  return cn ? cn.slice(3) : "";
+}
+
+/** Trusts the admin certificates as X509 user tokens; returns their CNs (the user names that get SecurityAdmin). */
+function installAdminCerts(files, userPki) {
+  const dir = path.join(userPki, "trusted", "certs");
+  fs.mkdirSync(dir, { recursive: true });
+  const names = [];
+  for (const file of files) {
+    if (!fs.existsSync(file)) fail(`--admin-cert ${file}: no such file`);
+    const { der } = readDerOrPem(file);
+    let cn;
+    try {
+      cn = commonNameOf(der);
+    } catch (err) {
+      fail(`--admin-cert ${file}: not a certificate (${err.message})`);
+    }
+    if (!cn) fail(`--admin-cert ${file}: the certificate has no CN`);
+    const thumbprint = crypto.createHash("sha1").update(der).digest("hex");
+    fs.writeFileSync(path.join(dir, `admin-${thumbprint}.der`), der);
+    names.push(cn);
+  }
+  return names;
+}
+
 function log(message) {
   process.stdout.write(`demo-device: ${message}\n`);
 }
@@ -188,6 +224,8 @@ async function main() {
     const copied = installTrust(o.trust, serverPki);
     log(`trusting ${copied.length} file(s) from ${o.trust}: ${copied.join(", ")}`);
   }
+  const adminCertNames = installAdminCerts(o.adminCerts, userPki);
+  if (adminCertNames.length > 0) log(`SecurityAdmin for X509 users: ${adminCertNames.join(", ")}`);
   if (o.demoPassword) log(`WARNING: user ${o.user} has the demo default password "${DEMO_DEFAULT_PASSWORD}"; use --password-env VAR for anything but a local demo`);
   if (!o.strict) log("WARNING: accepting unknown client certificates (demo mode); use --strict to refuse them");
 
@@ -217,8 +255,12 @@ async function main() {
     allowAnonymous: true,
     userManager: {
       isValidUser: (userName, password) => userName === o.user && password === o.password,
+      // Password users reach here only after isValidUser; X509 users only with a certificate
+      // trusted in user-pki (the --admin-cert files), named by their CN.
       getUserRoles: (userName) =>
-        userName === o.user ? makeRoles([WellKnownRoles.AuthenticatedUser, WellKnownRoles.SecurityAdmin]) : makeRoles([WellKnownRoles.Anonymous]),
+        userName === o.user || adminCertNames.includes(userName)
+          ? makeRoles([WellKnownRoles.AuthenticatedUser, WellKnownRoles.SecurityAdmin])
+          : makeRoles([WellKnownRoles.Anonymous]),
     },
   });
 

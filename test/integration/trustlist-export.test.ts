@@ -9,9 +9,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import * as x509 from "@peculiar/x509";
-import { NodeId } from "node-opcua";
+import { DataType, MessageSecurityMode, NodeId, OPCUACertificateManager, OPCUAClient, SecurityPolicy, UserTokenType, type ClientSession, type UserIdentityInfo } from "node-opcua";
 import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
-import { connectWithCertificate, issueNewKeyPair, TRUST_LIST } from "./helpers/certificate-client.js";
+import { certificatePem, connectWithCertificate, issueNewKeyPair, TRUST_LIST, type CertificateIdentity } from "./helpers/certificate-client.js";
 import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 import { registerOk, sampleServer } from "./helpers/directory-client.js";
 import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
@@ -118,23 +118,93 @@ describe("gds trustlist export", () => {
     let device: DemoDevice;
 
     beforeAll(async () => {
-      device = await startDemoDevice({ trustDir: outDir, acceptUnknown: false });
+      device = await startDemoDevice({ trustDir: outDir, acceptUnknown: false, adminCertFiles: [path.join(outDir, "gds-server.der")] });
     }, 90_000);
     afterAll(async () => {
       await device?.stop();
     });
 
-    it("accepts a client using the GDS's own certificate and key", async () => {
+    /** The GDS's own certificate, key and ApplicationUri, from its data dir. */
+    function gdsIdentity(): CertificateIdentity {
       const own = path.join(t.config.dataDir, "server-pki", "own");
       const certificate = pemToDer(fs.readFileSync(path.join(own, "certs", "certificate.pem"), "utf8"));
       const privateKeyPem = fs.readFileSync(path.join(own, "private", "private_key.pem"), "utf8");
       const applicationUri = new x509.X509Certificate(certificate).getExtension(x509.SubjectAlternativeNameExtension)!.names.items.find((n) => n.type === "url")!.value;
-      const s = await connectWithCertificate(device.endpointUrl, { certificate, privateKeyPem, applicationUri }, { user: { userName: device.user, password: device.password } });
+      return { certificate, privateKeyPem, applicationUri };
+    }
+
+    /** A SignAndEncrypt channel secured with `channel`, and a session with `user` as X509 identity. */
+    async function connectX509(endpointUrl: string, channel: CertificateIdentity, user: CertificateIdentity): Promise<{ session: ClientSession; close(): Promise<void> }> {
+      const dir = tempDir("gds-it-x509client-");
+      const certificateFile = path.join(dir, "cert.pem");
+      const privateKeyFile = path.join(dir, "key.pem");
+      fs.writeFileSync(certificateFile, certificatePem(channel.certificate));
+      fs.writeFileSync(privateKeyFile, channel.privateKeyPem, { mode: 0o600 });
+      const clientCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(dir, "pki"), automaticallyAcceptUnknownCertificate: true });
+      const client = OPCUAClient.create({
+        applicationUri: channel.applicationUri,
+        securityMode: MessageSecurityMode.SignAndEncrypt,
+        securityPolicy: SecurityPolicy.Basic256Sha256,
+        endpointMustExist: false,
+        connectionStrategy: { maxRetry: 0 },
+        clientCertificateManager,
+        certificateFile,
+        privateKeyFile,
+      });
+      try {
+        await client.connect(endpointUrl);
+        const session = await client.createSession({ type: UserTokenType.Certificate, certificateData: user.certificate, privateKey: user.privateKeyPem } as UserIdentityInfo);
+        return {
+          session,
+          async close() {
+            await session.close().catch(() => undefined);
+            await client.disconnect();
+            await clientCertificateManager.dispose();
+          },
+        };
+      } catch (err) {
+        await client.disconnect().catch(() => undefined);
+        await clientCertificateManager.dispose();
+        throw err;
+      }
+    }
+
+    it("accepts a client using the GDS's own certificate and key", async () => {
+      const s = await connectWithCertificate(device.endpointUrl, gdsIdentity(), { user: { userName: device.user, password: device.password } });
       try {
         expect(Buffer.from(s.session.serverCertificate!).length).toBeGreaterThan(0);
       } finally {
         await s.close();
       }
+    });
+
+    it("with --admin-cert gds-server.der, the GDS's certificate as X509 user token gets SecurityAdmin; another trusted certificate does not", async () => {
+      const gdsId = gdsIdentity();
+      const s = await connectX509(device.endpointUrl, gdsId, gdsId);
+      try {
+        const r = await s.session.call({
+          objectId: new NodeId(NodeId.NodeIdType.NUMERIC, 12637, 0),
+          methodId: new NodeId(NodeId.NodeIdType.NUMERIC, 12737, 0),
+          inputArguments: [
+            { dataType: DataType.NodeId, value: new NodeId(NodeId.NodeIdType.NUMERIC, 14156, 0) },
+            { dataType: DataType.NodeId, value: new NodeId(NodeId.NodeIdType.NUMERIC, 12560, 0) },
+            { dataType: DataType.String, value: "" },
+            { dataType: DataType.Boolean, value: false },
+            { dataType: DataType.ByteString, value: null },
+          ],
+        });
+        expect(r.statusCode.name).toBe("Good");
+        expect((r.outputArguments![0].value as Buffer).length).toBeGreaterThan(100);
+      } finally {
+        await s.close();
+      }
+
+      // A certificate from the GDS CA opens the channel but is no admin identity (not in user-pki).
+      const app = sampleServer();
+      const applicationId = await registerOk(admin, app);
+      const issued = await issueNewKeyPair(admin, applicationId, { privateKeyFormat: "PEM", privateKeyPassword: "" });
+      const other = { certificate: issued.certificate, privateKeyPem: issued.privateKeyPem!, applicationUri: app.applicationUri };
+      await expect(connectX509(device.endpointUrl, other, other)).rejects.toThrow(/BadIdentityTokenRejected/);
     });
 
     it("accepts an application holding a certificate from the GDS CA (CA + CRL trusted), and refuses a stranger", async () => {

@@ -23,6 +23,8 @@ export interface DemoDeviceOptions {
   pkiDir?: string;
   /** Default urn:opcua-gds:demo-device. */
   applicationUri?: string;
+  /** X509 user certificates (DER/PEM files, e.g. an export's gds-server.der) that get SecurityAdmin. */
+  adminCertFiles?: string[];
   /** Start-up timeout; default 60 s. */
   timeoutMs?: number;
 }
@@ -67,6 +69,7 @@ export async function startDemoDevice(opts: DemoDeviceOptions = {}): Promise<Dem
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const args = [DEMO_DEVICE, "--port", String(port), "--hostname", "127.0.0.1", "--pki-dir", pkiDir, "--user", user, "--password-env", "DEMO_DEVICE_TEST_PASSWORD", "--application-uri", applicationUri];
   if (opts.trustDir) args.push("--trust", opts.trustDir);
+  for (const file of opts.adminCertFiles ?? []) args.push("--admin-cert", file);
   args.push(opts.acceptUnknown === false ? "--strict" : "--accept-unknown");
 
   let out = "";
