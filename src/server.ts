@@ -173,6 +173,8 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     const openMetrics = metrics;
     const push = await pushReady;
     pushFigures = push.targets;
+    // pushes by result (gds_pushes_total) from the first one on, not from the first scrape
+    openMetrics.attachPush(push.targets);
     push.scheduler.start();
     return {
       httpUrl: http?.url,
