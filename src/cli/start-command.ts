@@ -18,6 +18,8 @@ Runs the GDS server in the foreground. Every option is also an env var and a key
   --admin-password PW               GDS_ADMIN_PASSWORD (random, printed once, on the first start)
   --log-level LEVEL                 GDS_LOG_LEVEL (info)
   --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true)
+  --http-port N                     GDS_HTTP_PORT (4841): GET /metrics and /healthz; 0 = off
+  --http-host ADDR                  GDS_HTTP_HOST (127.0.0.1)
 `;
 
 /** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0. */
