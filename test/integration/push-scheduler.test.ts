@@ -1,0 +1,252 @@
+/**
+ * The push scheduler of a real GDS against the real demo device (scripts/demo-device: node-opcua
+ * 2.157 with push certificate management, a child process), through the admin methods.
+ * Short lifetimes (GDS_CERT_LIFETIME=120s, GDS_RENEW_BEFORE=90s, GDS_PUSH_INTERVAL=5s): the GDS
+ * renews the device every ~30 s on its own.
+ *
+ * What the 2.157 device can do: it takes certificates and the GDS CA, but no CRLs (CloseAndUpdate
+ * changes nothing, AddCertificate carries none), so every cycle ends with verifyTrustList
+ * BadNotSupported after the certificate step (see push-cycle.test.ts); the tests assert exactly that.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { DataType, MessageSecurityMode, NodeId, OPCUAClient, Variant } from "node-opcua";
+import { ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../../src/admin/admin-model.js";
+import { readAuditLogFile } from "../../src/audit/file-audit-log.js";
+import { certificateInfo, verifyIssuedBy } from "../../src/ca/certificate-info.js";
+import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
+import { expectStatus, issueNewKeyPair, revokeCertificate } from "./helpers/certificate-client.js";
+import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+import { registerOk, sampleServer } from "./helpers/directory-client.js";
+import { callMethod, connect, sharedClientPkiDir, startTestGds, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+
+const DEVICE_TRUST_LIST = new NodeId(NodeId.NodeIdType.NUMERIC, 12642, 0);
+const PKI_NAME = "push-scheduler-it";
+const sha1 = (der: Buffer) => crypto.createHash("sha1").update(der).digest("hex");
+
+interface PushStatusJson {
+  applicationId: string;
+  endpointUrl: string;
+  identity: { kind: string; userName?: string };
+  status: {
+    running: boolean;
+    lastAttempt?: string;
+    lastReason?: string;
+    lastSuccess?: string;
+    lastResult?: "ok" | "failed";
+    lastError?: { step: string; statusCode: string; message: string; at: string };
+    certificate?: { serialHex: string; notAfter: string; confirmedAt: string };
+    trustList?: { lastUpdateTime: string };
+    consecutiveFailures: number;
+    nextAttemptAt?: string;
+    pushRequestedAt?: string;
+    pushRequestedBy?: string;
+    steps?: { step: string; ms: number; statusCode?: string }[];
+  };
+}
+
+/** The certificate the device announces (GetEndpoints on a fresh channel, security None). */
+async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
+  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
+  await client.connect(endpointUrl);
+  try {
+    const endpoints = await client.getEndpoints();
+    return Buffer.from(endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt)!.serverCertificate!);
+  } finally {
+    await client.disconnect();
+  }
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 500): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+describe("push scheduler against the demo device", () => {
+  let t: TestGds;
+  let device: DemoDevice;
+  let admin: TestSession;
+  let adminNs: number;
+  let appId: NodeId;
+
+  const str = (value: string) => new Variant({ dataType: DataType.String, value });
+  const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
+  const adminCall = async (method: number, inputs: Variant[]) => {
+    const r = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
+    if (r.statusCode.isNotGood()) throw new Error(`admin method ${method}: ${r.statusCode.name} ${r.text ?? ""}`);
+    return r.outputs;
+  };
+  const setTarget = (password: string) =>
+    adminCall(1100, [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(password), bool(false), bool(true)]);
+  const pushNow = async (): Promise<PushStatusJson> => JSON.parse((await adminCall(1120, [str(appId.toString()), bool(false)]))[0].value as string);
+  const status = async (): Promise<PushStatusJson> => {
+    const list = JSON.parse((await adminCall(1130, [str(appId.toString())]))[0].value as string) as PushStatusJson[];
+    expect(list).toHaveLength(1);
+    return list[0];
+  };
+
+  /** The test client's PKI trusts the GDS CA (the device sends only its GDS-issued leaf). */
+  const trustGdsCaInTestClient = () => {
+    const pki = sharedClientPkiDir(PKI_NAME);
+    const snapshot = t.gds.certificates.trustList("DefaultApplicationGroup");
+    const ca = snapshot.trustedCertificates[0]!;
+    for (const sub of ["trusted/certs", "issuers/certs", "issuers/crl"]) fs.mkdirSync(path.join(pki, sub), { recursive: true });
+    fs.writeFileSync(path.join(pki, "trusted/certs", `gds-ca-${sha1(ca)}.der`), ca);
+    fs.writeFileSync(path.join(pki, "issuers/certs", `gds-ca-${sha1(ca)}.der`), ca);
+    fs.writeFileSync(path.join(pki, "issuers/crl", `gds-ca-${sha1(ca)}.crl`), snapshot.trustedCrls[0]!);
+  };
+
+  beforeAll(async () => {
+    [t, device] = await Promise.all([
+      startTestGds({ certLifetimeMs: 120_000, renewBeforeMs: 90_000, pushIntervalMs: 5_000, pushTimeoutMs: 10_000 }),
+      startDemoDevice(),
+    ]);
+    admin = await connect(t.endpointUrl);
+    adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
+    appId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
+  }, 120_000);
+
+  afterAll(async () => {
+    await admin?.close();
+    await t?.stop();
+    await device?.stop();
+  });
+
+  let firstSerial = "";
+
+  it("a new push target gets its first push with no admin request: GDS-signed certificate, GDS CA trusted", async () => {
+    const before = await announcedCertificate(device.endpointUrl);
+    const target = JSON.parse((await setTarget(device.password))[0].value as string);
+    expect(target).toMatchObject({ applicationId: appId.toString(), endpointUrl: device.endpointUrl, securityPolicy: "Basic256Sha256", securityMode: "SignAndEncrypt", identity: { kind: "userName", userName: device.user } });
+    expect(JSON.stringify(target)).not.toContain(device.password);
+
+    const s = await until("the first push", async () => {
+      const v = await status();
+      return !v.status.running && v.status.certificate ? v : undefined;
+    }, 90_000);
+    expect(s.status).toMatchObject({ lastReason: "firstPush", lastResult: "failed", lastError: { step: "verifyTrustList", statusCode: "BadNotSupported" }, consecutiveFailures: 1 });
+    expect(s.status.lastError!.message).toContain("CRL");
+    expect(s.status.steps!.map((x) => x.step)).toEqual(["connect", "readConfiguration", "pushTrustList", "verifyTrustList", "createSigningRequest", "sign", "updateCertificate", "applyChanges", "verifyCertificate"]);
+    expect(s.status.trustList).toBeUndefined(); // never confirmed: it lacks the CRL
+    expect(s.status.nextAttemptAt).toBeDefined();
+
+    const served = await announcedCertificate(device.endpointUrl);
+    expect(served.equals(before)).toBe(false);
+    const info = certificateInfo(served);
+    expect(info.serialHex).toBe(s.status.certificate!.serialHex);
+    expect(info.uris).toContain(device.applicationUri);
+    const gdsCa = t.gds.certificates.trustList("DefaultApplicationGroup").trustedCertificates[0]!;
+    expect(await verifyIssuedBy(served, gdsCa)).toBe(true);
+    firstSerial = info.serialHex;
+
+    trustGdsCaInTestClient();
+    const d = await connect(device.endpointUrl, { user: { userName: device.user, password: device.password }, pkiName: PKI_NAME });
+    try {
+      const list = (await readTrustListViaSession(d.session, DEVICE_TRUST_LIST)).content;
+      expect(list.trustedCertificates.map(sha1)).toContain(sha1(gdsCa));
+    } finally {
+      await d.close();
+    }
+  }, 150_000);
+
+  it("renews the certificate on its own before it expires: a new serial, audited as push-scheduler", async () => {
+    expect(firstSerial).not.toBe("");
+    const s = await until("a renewal", async () => {
+      const v = await status();
+      return v.status.certificate && v.status.certificate.serialHex !== firstSerial ? v : undefined;
+    }, 120_000);
+    const renewed = s.status.certificate!.serialHex;
+    expect(Date.parse(s.status.certificate!.notAfter) - Date.parse(s.status.certificate!.confirmedAt)).toBeGreaterThan(90_000 - 60_000);
+    const served = certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex;
+    // the device serves the renewed one (or an even newer one, confirmed meanwhile)
+    const latest = (await status()).status.certificate!.serialHex;
+    expect([renewed, latest]).toContain(served);
+    const entries = (await readAuditLogFile(path.join(t.config.dataDir, "audit.log"))).entries;
+    const pushes = entries.filter((e) => e.event === "PushCompleted" && e.serialHex === renewed);
+    expect(pushes).toEqual([expect.objectContaining({ actor: "push-scheduler", outcome: "BadNotSupported", applicationId: String(appId.value).toLowerCase() })]);
+    expect(entries.filter((e) => e.event === "PushCompleted" && e.actor !== "push-scheduler")).toEqual([]);
+  }, 150_000);
+
+  it("a revocation elsewhere is pushed at once: the device is offered the new CRL (which the 2.157 device cannot store)", async () => {
+    const other = await registerOk(admin, sampleServer());
+    const issued = await issueNewKeyPair(admin, other, { privateKeyFormat: "PEM" });
+    const before = t.gds.certificates.trustList("DefaultApplicationGroup");
+    const revokedAt = Date.now();
+    expectStatus(await revokeCertificate(admin, other, issued.certificate), "Good");
+    const after = t.gds.certificates.trustList("DefaultApplicationGroup");
+    expect(after.lastUpdateTime.getTime()).toBeGreaterThan(before.lastUpdateTime.getTime());
+    const newCrl = sha1(after.trustedCrls[0]!);
+    expect(newCrl).not.toBe(sha1(before.trustedCrls[0]!));
+
+    const s = await until("a push of the new trust list", async () => {
+      const v = await status();
+      return !v.status.running && v.status.lastAttempt && Date.parse(v.status.lastAttempt) >= revokedAt && v.status.lastError?.message.includes(newCrl) ? v : undefined;
+    }, 60_000);
+    expect(s.status.lastError).toMatchObject({ step: "verifyTrustList", statusCode: "BadNotSupported" });
+    // pushed within a few seconds of the revocation, not at the next interval or retry
+    expect(Date.parse(s.status.lastAttempt!) - revokedAt).toBeLessThan(15_000);
+  }, 90_000);
+
+  it("wrong credentials: BadUserAccessDenied at connect, recorded; the password is in no file of the data dir", async () => {
+    const wrong = "not-the-device-password-42";
+    await setTarget(wrong);
+    const requestedAt = Date.parse((await pushNow()).status.pushRequestedAt!);
+    const s = await until("the failed push", async () => {
+      const v = await status();
+      return !v.status.running && v.status.lastAttempt && Date.parse(v.status.lastAttempt) >= requestedAt ? v : undefined;
+    }, 60_000);
+    expect(s.status).toMatchObject({ lastResult: "failed", lastError: { step: "connect", statusCode: "BadUserAccessDenied" }, pushRequestedBy: "admin" });
+    expect(s.status.consecutiveFailures).toBeGreaterThanOrEqual(1);
+    const files = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    for (const f of files(t.config.dataDir)) {
+      const text = fs.readFileSync(f, "latin1");
+      expect(text.includes(wrong) ? f : "").toBe("");
+      expect(text.includes(device.password) ? f : "").toBe("");
+    }
+    await setTarget(device.password); // same user: back to working credentials
+  }, 90_000);
+
+  it("a device that is down: errors recorded and retried with backoff; the pending push completes when it is back", async () => {
+    // let the push of the restored credentials finish, so the next request is the one we follow
+    await until("an idle device", async () => !(await status()).status.running, 60_000);
+    await device.kill();
+    const downAt = Date.now();
+    const requested = await pushNow();
+    const requestedAt = Date.parse(requested.status.pushRequestedAt!);
+    const connectFailure = (v: PushStatusJson) => !v.status.running && v.status.lastError?.step === "connect" && Date.parse(v.status.lastAttempt!) >= requestedAt;
+    const first = await until("a failed attempt", async () => {
+      const v = await status();
+      return connectFailure(v) ? v : undefined;
+    }, 60_000);
+    const failing = await until("a retry that failed too", async () => {
+      const v = await status();
+      return connectFailure(v) && v.status.consecutiveFailures > first.status.consecutiveFailures ? v : undefined;
+    }, 60_000);
+    expect(Date.parse(failing.status.lastAttempt!)).toBeGreaterThanOrEqual(Date.parse(first.status.nextAttemptAt!));
+    expect(failing.status.lastError!.statusCode).toMatch(/^Bad(CommunicationError|ConnectionRejected|Timeout|NotConnected|SecureChannelClosed)$/);
+    expect(failing.status.pushRequestedAt).toBeDefined(); // not served yet: the certificate part never ran
+    expect(Date.parse(failing.status.nextAttemptAt!)).toBeGreaterThan(Date.parse(failing.status.lastAttempt!));
+    const serialBefore = failing.status.certificate?.serialHex;
+
+    await device.restart();
+    const back = await until("the push after the device came back", async () => {
+      const v = await status();
+      return !v.status.running && v.status.pushRequestedAt === undefined && v.status.certificate?.serialHex !== serialBefore ? v : undefined;
+    }, 90_000);
+    expect(Date.parse(back.status.certificate!.confirmedAt)).toBeGreaterThan(downAt);
+    expect(back.status.lastError?.step).toBe("verifyTrustList"); // got past connect and the certificate, as before
+    expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe((await status()).status.certificate!.serialHex);
+  }, 200_000);
+});
