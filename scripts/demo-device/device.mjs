@@ -159,6 +159,14 @@ function readDerOrPem(file) {
   return { der: Buffer.from(m[2].replace(/\s+/g, ""), "base64"), pemLabel: m[1] };
 }
 
+/** Every block of a PEM file (a bundle), or the DER file as one block. */
+function readAllDerOrPem(file) {
+  const bytes = fs.readFileSync(file);
+  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+  const blocks = [...bytes.toString("latin1").matchAll(re)].map((m) => ({ der: Buffer.from(m[2].replace(/\s+/g, ""), "base64"), pemLabel: m[1] }));
+  return blocks.length > 0 ? blocks : [{ der: bytes, pemLabel: undefined }];
+}
+
 /** Copies the files of `dir` (what `gds trustlist export` writes) into the trusted store. */
 function installTrust(dir, pkiDir) {
   const certsDir = path.join(pkiDir, "trusted", "certs");
@@ -171,12 +179,15 @@ function installTrust(dir, pkiDir) {
     if (!fs.statSync(file).isFile()) continue;
     const ext = path.extname(name).toLowerCase();
     if (![".der", ".cer", ".crt", ".pem", ".crl"].includes(ext)) continue;
-    const { der, pemLabel } = readDerOrPem(file);
-    const isCrl = pemLabel ? pemLabel.includes("CRL") : ext === ".crl";
     const base = path.basename(name, path.extname(name));
-    const dest = isCrl ? path.join(crlDir, `${base}.crl`) : path.join(certsDir, `${base}.der`);
-    fs.writeFileSync(dest, der);
-    copied.push(path.relative(pkiDir, dest));
+    const blocks = readAllDerOrPem(file);
+    for (const [i, { der, pemLabel }] of blocks.entries()) {
+      const isCrl = pemLabel ? pemLabel.includes("CRL") : ext === ".crl";
+      const stem = blocks.length > 1 ? `${base}-${i + 1}` : base;
+      const dest = isCrl ? path.join(crlDir, `${stem}.crl`) : path.join(certsDir, `${stem}.der`);
+      fs.writeFileSync(dest, der);
+      copied.push(path.relative(pkiDir, dest));
+    }
   }
   return copied;
 }
