@@ -280,8 +280,7 @@ Options:
   --endpoint URL         the device's endpoint, opc.tcp://host:port[/path] (required)
   --user U               the device user holding SecurityAdmin
   --password-env VAR     the environment variable holding that user's password (never on the
-                         command line); stored encrypted in the GDS data dir. Left out with the
-                         same --user as before: the stored password is kept
+                         command line); stored encrypted in the GDS data dir
   --security-policy P    Basic256Sha256 (default), Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss
   --security-mode M      SignAndEncrypt (default) or Sign
   --use-gds-certificate  log in with the GDS's own application certificate (X509 identity)
