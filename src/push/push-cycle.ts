@@ -115,6 +115,7 @@ export function statusNameOf(err: unknown, fallback = "BadUnexpectedError"): str
   if (m) return m[1]!;
   if (/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EPIPE|socket|premature/i.test(message)) return "BadCommunicationError";
   if (/timeout|timed out/i.test(message)) return "BadTimeout";
+  if (/connection break|connection.*closed|disconnected/i.test(message)) return "BadConnectionClosed";
   return fallback;
 }
 
@@ -368,8 +369,10 @@ export class DevicePushCycle implements PushCycleRunner {
       clientCertificateManager: store,
       keepSessionAlive: false,
       requestedSessionTimeout: Math.max(60_000, timeout * 10),
-      defaultTransactionTimeout: timeout,
-      transportTimeout: timeout,
+      // Our own per-call timer (withTimeout) must fire first, so that a hung call reads BadTimeout
+      // instead of the stack's "Connection Break".
+      defaultTransactionTimeout: timeout + 2000,
+      transportTimeout: timeout + 2000,
     });
     connection.client = client;
     try {

@@ -8,12 +8,30 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import pino from "pino";
-import { MessageSecurityMode, NodeId, OPCUAClient } from "node-opcua";
+import {
+  DataType,
+  MessageSecurityMode,
+  NodeId,
+  OPCUACertificateManager,
+  OPCUAClient,
+  OPCUAServer,
+  SecurityPolicy,
+  StatusCodes,
+  WellKnownRoles,
+  makeRoles,
+  type ISessionContext,
+  type StatusCode,
+  type UAMethod,
+  type Variant,
+  type VariantLike,
+} from "node-opcua";
+import { encodeTrustList } from "../../src/opcua/trust-list-codec.js";
+import { makeCsr } from "./helpers/csr.js";
 import { verifyIssuedBy, certificateInfo } from "../../src/ca/certificate-info.js";
 import { addTrustListCertificateViaSession, readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
 import { DevicePushCycle } from "../../src/push/push-cycle.js";
 import type { PushCycleRequest, PushTarget } from "../../src/push/push-cycle.types.js";
-import { connect, sharedClientPkiDir, startTestGds, tempDir, type TestGds } from "./helpers/gds-harness.js";
+import { connect, freePort, sharedClientPkiDir, startTestGds, tempDir, type TestGds } from "./helpers/gds-harness.js";
 import { opensslSelfSigned } from "./helpers/gds-cli.js";
 import { registerOk, sampleServer } from "./helpers/directory-client.js";
 import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
@@ -294,5 +312,167 @@ describe("push cycle: manual approval and a silent device", () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
+  }, 60_000);
+});
+
+/**
+ * A device the GDS cannot trust to behave: a node-opcua 2.186 server in this process whose
+ * ServerConfiguration methods are bound by the test, per scenario, to answer garbage, hang, or
+ * claim success without doing anything. The trust list is a small honest in-memory file.
+ */
+describe("push cycle against a hostile device", () => {
+  type Mode = "garbageTrustList" | "garbageCsr" | "updateWithoutOutput" | "neverServes" | "applyHangs";
+  let mode: Mode = "garbageTrustList";
+  let t: TestGds;
+  let server: OPCUAServer;
+  let cycle: DevicePushCycle;
+  let applicationId: string;
+  let endpointUrl: string;
+  const applicationUri = `urn:opcua-gds:test:hostile-device:${process.pid}`;
+  const work = tempDir("push-hostile-");
+  let committed = encodeTrustList({ trustedCertificates: [], trustedCrls: [], issuerCertificates: [], issuerCrls: [] }, 15);
+  let writing: Buffer[] = [];
+  let readOffset = 0;
+
+  const request = (overrides: Partial<PushCycleRequest> = {}): PushCycleRequest => ({
+    target: {
+      applicationId,
+      applicationUri,
+      endpointUrl,
+      securityPolicy: "Basic256Sha256",
+      securityMode: "SignAndEncrypt",
+      identity: { kind: "userName", userName: "secadmin", password: "hostile-password-1" },
+      regeneratePrivateKey: true,
+      group: "DefaultApplicationGroup",
+    },
+    pushTrustList: true,
+    renewCertificate: true,
+    reason: "admin",
+    callTimeoutMs: 3000,
+    reconnectTimeoutMs: 3000,
+    ...overrides,
+  });
+
+  const good = (outputArguments: VariantLike[] = []) => ({ statusCode: StatusCodes.Good, outputArguments });
+  const bind = (id: number, fn: (args: Variant[]) => Promise<{ statusCode: StatusCode; outputArguments?: VariantLike[] }>) => {
+    const method = server.engine.addressSpace!.findNode(`ns=0;i=${id}`) as UAMethod;
+    method.bindMethod(async (inputArguments: Variant[], _context: ISessionContext) => fn(inputArguments));
+  };
+
+  beforeAll(async () => {
+    t = await startTestGds();
+    const port = await freePort();
+    endpointUrl = `opc.tcp://127.0.0.1:${port}`;
+    server = new OPCUAServer({
+      port,
+      hostname: "127.0.0.1",
+      serverCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(work, "pki"), automaticallyAcceptUnknownCertificate: true }),
+      serverInfo: { applicationUri, productUri: "urn:test:hostile", applicationName: { text: "hostile device", locale: "en" } },
+      securityPolicies: [SecurityPolicy.Basic256Sha256],
+      securityModes: [MessageSecurityMode.SignAndEncrypt],
+      userManager: {
+        isValidUser: (userName: string, password: string) => userName === "secadmin" && password === "hostile-password-1",
+        getUserRoles: () => makeRoles([WellKnownRoles.AuthenticatedUser, WellKnownRoles.SecurityAdmin]),
+      },
+    });
+    await server.initialize();
+    // TrustList 12642: Open 12647, Close 12650, Read 12652, Write 12655, CloseAndUpdate 12666.
+    bind(12647, async () => {
+      readOffset = 0;
+      writing = [];
+      return good([{ dataType: DataType.UInt32, value: 1 }]);
+    });
+    bind(12650, async () => good());
+    bind(12652, async (args) => {
+      if (mode === "garbageTrustList") return good([{ dataType: DataType.ByteString, value: Buffer.from("this is no trust list") }]);
+      const n = args[1]!.value as number;
+      const chunk = committed.subarray(readOffset, readOffset + n);
+      readOffset += chunk.length;
+      return good([{ dataType: DataType.ByteString, value: Buffer.from(chunk) }]);
+    });
+    bind(12655, async (args) => {
+      writing.push(Buffer.from(args[1]!.value as Buffer));
+      return good();
+    });
+    bind(12666, async () => {
+      committed = Buffer.concat(writing);
+      return good([{ dataType: DataType.Boolean, value: false }]);
+    });
+    // CreateSigningRequest 12737, UpdateCertificate 13737, ApplyChanges 12740.
+    bind(12737, async () => {
+      if (mode === "garbageCsr") return good([{ dataType: DataType.ByteString, value: Buffer.from("not a CSR") }]);
+      const csr = await makeCsr({ applicationUri, subject: "CN=hostile device" });
+      return good([{ dataType: DataType.ByteString, value: csr.der }]);
+    });
+    bind(13737, async () => {
+      if (mode === "updateWithoutOutput") return good([]);
+      return good([{ dataType: DataType.Boolean, value: true }]);
+    });
+    bind(12740, async () => {
+      if (mode === "applyHangs") await new Promise((resolve) => setTimeout(resolve, 20_000).unref());
+      return good();
+    });
+    await server.start();
+    const admin = await connect(t.endpointUrl);
+    try {
+      applicationId = String((await registerOk(admin, sampleServer({ applicationUri, discoveryUrls: [endpointUrl] }))).value).toLowerCase();
+    } finally {
+      await admin.close();
+    }
+    cycle = new DevicePushCycle({ certificates: t.gds.certificates, dataDir: t.config.dataDir, log: pino({ level: "silent" }) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.shutdown(0);
+    await t?.stop();
+  });
+
+  it("a trust list that does not decode fails pushTrustList with BadDecodingError", async () => {
+    mode = "garbageTrustList";
+    const r = await cycle.run(request());
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatchObject({ step: "pushTrustList", statusCode: "BadDecodingError" });
+    expect(r.steps.map((s) => s.step)).toEqual(["connect", "readConfiguration", "pushTrustList"]);
+    expect(r.certificate).toBeUndefined();
+  }, 60_000);
+
+  it("a CertificateRequest that is not DER fails createSigningRequest; nothing is signed", async () => {
+    mode = "garbageCsr";
+    const before = t.gds.certificates.listRequests({ applicationId }).length;
+    const r = await cycle.run(request());
+    expect(r.error).toMatchObject({ step: "createSigningRequest", statusCode: "BadDecodingError" });
+    // The honest in-memory trust list got the GDS CA and was confirmed on the way.
+    expect(r.trustList).toMatchObject({ group: "DefaultApplicationGroup" });
+    expect(r.steps.find((s) => s.step === "verifyTrustList")?.statusCode).toBeUndefined();
+    expect(t.gds.certificates.listRequests({ applicationId })).toHaveLength(before);
+    expect(r.signedButUnconfirmedSerialHex).toBeUndefined();
+  }, 60_000);
+
+  it("UpdateCertificate without its output: error at updateCertificate, the signed serial reported as unconfirmed", async () => {
+    mode = "updateWithoutOutput";
+    const r = await cycle.run(request());
+    expect(r.error).toMatchObject({ step: "updateCertificate", statusCode: "BadDecodingError" });
+    expect(r.certificate).toBeUndefined();
+    expect(r.signedButUnconfirmedSerialHex).toMatch(/^[0-9a-f]+$/);
+  }, 60_000);
+
+  it("a device that says Good to UpdateCertificate and ApplyChanges but keeps its certificate is never believed", async () => {
+    mode = "neverServes";
+    const started = Date.now();
+    const r = await cycle.run(request());
+    expect(r.error).toMatchObject({ step: "verifyCertificate", statusCode: "BadCertificateInvalid", message: expect.stringContaining("still shows") });
+    expect(r.certificate).toBeUndefined();
+    expect(r.signedButUnconfirmedSerialHex).toMatch(/^[0-9a-f]+$/);
+    expect(Date.now() - started).toBeLessThan(3000 + 10_000);
+  }, 60_000);
+
+  it("an ApplyChanges that never answers fails with BadTimeout after the call timeout", async () => {
+    mode = "applyHangs";
+    const r = await cycle.run(request({ callTimeoutMs: 2000 }));
+    expect(r.error).toMatchObject({ step: "applyChanges", statusCode: "BadTimeout", message: "ApplyChanges did not answer within 2000 ms" });
+    const apply = r.steps.find((s) => s.step === "applyChanges")!;
+    expect(apply.ms).toBeGreaterThanOrEqual(1900);
+    expect(apply.ms).toBeLessThan(2000 + 1500);
+    expect(r.signedButUnconfirmedSerialHex).toBeDefined();
   }, 60_000);
 });
