@@ -29,7 +29,7 @@
  *   and the certificate lands in trusted/certs like a real device whose admin clicked "trust").
  *   `--strict` refuses them: only certificates from --trust (or signed by a CA among them) pass.
  * - Ready: prints one line `demo-device listening on opc.tcp://HOST:PORT ...` on stdout.
- *   SIGTERM/SIGINT: shuts down and exits 0.
+ *   SIGTERM/SIGINT: shuts down and exits 0 (also when stdin closes, if DEMO_DEVICE_STOP_ON_STDIN_EOF=1).
  * - State: the PKI (own certificate and key, trusted/issuers/rejected) lives in --pki-dir
  *   (default: <os tmp>/opcua-gds-demo-device-<port>); a pushed certificate survives a restart.
  *
@@ -304,6 +304,12 @@ async function main() {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  // Set by the test helper: the device goes when its parent goes (even a parent that is killed).
+  if (process.env.DEMO_DEVICE_STOP_ON_STDIN_EOF === "1") {
+    process.stdin.on("end", () => void stop("stdin closed"));
+    process.stdin.on("error", () => void stop("stdin closed"));
+    process.stdin.resume();
+  }
 }
 
 main().catch((err) => {

@@ -226,6 +226,23 @@ describe("demo device (default mode: accepts unknown client certificates)", () =
   }, 90_000);
 });
 
+describe("demo device down and back", () => {
+  it("kill() then restart(): the same port, PKI and certificate; stop() exits cleanly", async () => {
+    const device = await startDemoDevice();
+    try {
+      const before = await announcedCertificate(device.endpointUrl);
+      await device.kill();
+      await expect(announcedCertificate(device.endpointUrl)).rejects.toThrow();
+      await device.restart();
+      expect((await announcedCertificate(device.endpointUrl)).equals(before)).toBe(true);
+      expect(device.output()).toMatch(/listening on opc\.tcp:\/\/127\.0\.0\.1:/);
+    } finally {
+      await device.stop();
+    }
+    expect(device.output()).toMatch(/SIGTERM: shutting down/);
+  }, 90_000);
+});
+
 describe("demo device --strict without --trust", () => {
   let device: DemoDevice;
 

@@ -81,8 +81,10 @@ export async function startDemoDevice(opts: DemoDeviceOptions = {}): Promise<Dem
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_OPTIONS" && !k.startsWith("DEMO_DEVICE_")));
     const child = spawn(process.execPath, args, {
       cwd: path.dirname(DEMO_DEVICE),
-      env: { ...inherited, DEMO_DEVICE_TEST_PASSWORD: password },
-      stdio: ["ignore", "pipe", "pipe"],
+      // stdin stays open while this process lives: the device stops when it closes, so a test
+      // run that is killed (or force-exited by jest) leaves no device behind.
+      env: { ...inherited, DEMO_DEVICE_TEST_PASSWORD: password, DEMO_DEVICE_STOP_ON_STDIN_EOF: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
     });
     let exitCode: number | string | null | undefined;
     const exited = new Promise<void>((resolve) =>
