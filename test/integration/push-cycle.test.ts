@@ -367,6 +367,8 @@ describe("push cycle against a hostile device", () => {
       port,
       hostname: "127.0.0.1",
       serverCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(work, "pki"), automaticallyAcceptUnknownCertificate: true }),
+      // X509 user tokens: any certificate (the GDS's own, for the "certificate" identity) is accepted.
+      userCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(work, "user-pki"), automaticallyAcceptUnknownCertificate: true }),
       serverInfo: { applicationUri, productUri: "urn:test:hostile", applicationName: { text: "hostile device", locale: "en" } },
       securityPolicies: [SecurityPolicy.Basic256Sha256],
       securityModes: [MessageSecurityMode.SignAndEncrypt],
@@ -434,6 +436,17 @@ describe("push cycle against a hostile device", () => {
     expect(r.error).toMatchObject({ step: "pushTrustList", statusCode: "BadDecodingError" });
     expect(r.steps.map((s) => s.step)).toEqual(["connect", "readConfiguration", "pushTrustList"]);
     expect(r.certificate).toBeUndefined();
+  }, 60_000);
+
+  it("the GDS's own certificate as X509 identity activates the session (the failure comes later, from the device's trust list)", async () => {
+    mode = "garbageTrustList";
+    const base = request();
+    const r = await cycle.run({ ...base, target: { ...base.target, identity: { kind: "certificate" } } });
+    expect(r.steps.map((s) => [s.step, s.statusCode ?? "Good"])).toEqual([
+      ["connect", "Good"],
+      ["readConfiguration", "Good"],
+      ["pushTrustList", "BadDecodingError"],
+    ]);
   }, 60_000);
 
   it("a CertificateRequest that is not DER fails createSigningRequest; nothing is signed", async () => {
