@@ -249,6 +249,10 @@ export class DevicePushCycle implements PushCycleRunner {
     const own = await run.step("connect", async () => {
       const ownCert = this.ownCertificate();
       run.connection = await this.connect(target, ownCert, timeout, true);
+      const verdict = run.connection.lastVerdict;
+      if (verdict?.kind === "firstContact") {
+        this.log.info({ applicationId: target.applicationId, thumbprint: verdict.thumbprint }, "push: device's self-signed certificate accepted and pinned on first contact (push-pki/devices)");
+      }
       return ownCert;
     });
     const session = run.connection!.session!;
