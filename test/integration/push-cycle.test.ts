@@ -25,7 +25,7 @@ import {
   type Variant,
   type VariantLike,
 } from "node-opcua";
-import { encodeTrustList } from "../../src/opcua/trust-list-codec.js";
+import { decodeTrustList, encodeTrustList } from "../../src/opcua/trust-list-codec.js";
 import { makeCsr } from "./helpers/csr.js";
 import { verifyIssuedBy, certificateInfo } from "../../src/ca/certificate-info.js";
 import { addTrustListCertificateViaSession, readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
@@ -321,7 +321,7 @@ describe("push cycle: manual approval and a silent device", () => {
  * claim success without doing anything. The trust list is a small honest in-memory file.
  */
 describe("push cycle against a hostile device", () => {
-  type Mode = "garbageTrustList" | "garbageCsr" | "updateWithoutOutput" | "neverServes" | "applyHangs";
+  type Mode = "garbageTrustList" | "garbageCsr" | "updateWithoutOutput" | "neverServes" | "applyHangs" | "transactional";
   let mode: Mode = "garbageTrustList";
   let t: TestGds;
   let server: OPCUAServer;
@@ -332,7 +332,9 @@ describe("push cycle against a hostile device", () => {
   const work = tempDir("push-hostile-");
   let committed = encodeTrustList({ trustedCertificates: [], trustedCrls: [], issuerCertificates: [], issuerCrls: [] }, 15);
   let writing: Buffer[] = [];
+  let pending: Buffer | undefined;
   let readOffset = 0;
+  let peer: Buffer;
 
   const request = (overrides: Partial<PushCycleRequest> = {}): PushCycleRequest => ({
     target: {
@@ -361,6 +363,9 @@ describe("push cycle against a hostile device", () => {
 
   beforeAll(async () => {
     t = await startTestGds();
+    // The device's own trusted peer, which every push must keep.
+    peer = pemToDer(opensslSelfSigned(work, "hostile-peer", { ca: false, subject: "/CN=hostile peer" }).cert);
+    committed = encodeTrustList({ trustedCertificates: [peer], trustedCrls: [], issuerCertificates: [], issuerCrls: [] }, 15);
     const port = await freePort();
     endpointUrl = `opc.tcp://127.0.0.1:${port}`;
     server = new OPCUAServer({
@@ -397,6 +402,11 @@ describe("push cycle against a hostile device", () => {
       return good();
     });
     bind(12666, async () => {
+      // "transactional": applied at ApplyChanges, readers see the old list meanwhile (OPC 10000-12 §7.10).
+      if (mode === "transactional") {
+        pending = Buffer.concat(writing);
+        return good([{ dataType: DataType.Boolean, value: true }]);
+      }
       committed = Buffer.concat(writing);
       return good([{ dataType: DataType.Boolean, value: false }]);
     });
@@ -412,6 +422,10 @@ describe("push cycle against a hostile device", () => {
     });
     bind(12740, async () => {
       if (mode === "applyHangs") await new Promise((resolve) => setTimeout(resolve, 20_000).unref());
+      if (pending) {
+        committed = pending;
+        pending = undefined;
+      }
       return good();
     });
     await server.start();
@@ -459,6 +473,26 @@ describe("push cycle against a hostile device", () => {
     expect(r.steps.find((s) => s.step === "verifyTrustList")?.statusCode).toBeUndefined();
     expect(t.gds.certificates.listRequests({ applicationId })).toHaveLength(before);
     expect(r.signedButUnconfirmedSerialHex).toBeUndefined();
+    // Written with Write/CloseAndUpdate, CRLs included; the device's peer kept.
+    const held = decodeTrustList(committed).content;
+    const gdsList = t.gds.certificates.trustList("DefaultApplicationGroup");
+    expect(held.trustedCertificates.map(sha1)).toEqual(expect.arrayContaining([sha1(peer), sha1(gdsList.trustedCertificates[0]!)]));
+    expect(held.trustedCrls.map(sha1)).toEqual([sha1(gdsList.trustedCrls[0]!)]);
+    expect(held.issuerCrls.map(sha1)).toEqual([sha1(gdsList.issuerCrls[0]!)]);
+  }, 60_000);
+
+  it("a device that applies the trust list only at ApplyChanges: ApplyChanges, then the read-back on a new session", async () => {
+    mode = "transactional";
+    // The device lost what an earlier push gave it, so there is something to write.
+    committed = encodeTrustList({ trustedCertificates: [peer], trustedCrls: [], issuerCertificates: [], issuerCrls: [] }, 15);
+    const r = await cycle.run(request({ renewCertificate: false, reason: "trustListChanged" }));
+    expect(r.error).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expect(r.steps.map((s) => s.step)).toEqual(["connect", "readConfiguration", "pushTrustList", "applyChanges", "verifyTrustList"]);
+    expect(r.trustList?.lastUpdateTime).toBe(t.gds.certificates.trustList("DefaultApplicationGroup").lastUpdateTime.toISOString());
+    const held = decodeTrustList(committed).content;
+    expect(held.trustedCrls.map(sha1)).toEqual([sha1(t.gds.certificates.trustList("DefaultApplicationGroup").trustedCrls[0]!)]);
+    expect(held.trustedCertificates.map(sha1)).toContain(sha1(peer));
   }, 60_000);
 
   it("UpdateCertificate without its output: error at updateCertificate, the signed serial reported as unconfirmed", async () => {
