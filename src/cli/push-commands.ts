@@ -13,7 +13,7 @@ function pending(status: Json): boolean {
   const s = (status.status ?? {}) as Json;
   if (s.running === true) return true;
   if (typeof s.pushRequestedAt !== "string" || s.pushRequestedAt === "") return false;
-  return !(typeof s.lastAttempt === "string" && Date.parse(s.lastAttempt) >= Date.parse(s.pushRequestedAt));
+  return s.pushRequestTriedAt !== s.pushRequestedAt;
 }
 
 /** `gds push set|remove|now|status` through the admin object (rows in src/admin/push-admin-model.ts). */

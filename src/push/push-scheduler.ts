@@ -42,6 +42,8 @@ export interface DueWork {
   renewCertificate: boolean;
   /** Who the outcome is audited as: the admin who asked, or push-scheduler. */
   actor: string;
+  /** The admin request (its pushRequestedAt) this cycle serves. */
+  servesRequest?: string;
   trustListLastUpdateTime: Date;
 }
 
@@ -64,9 +66,9 @@ export function dueWork(target: StoredPushTarget, status: PushStatusRecord | und
   const base = { target, trustListLastUpdateTime };
   const inBackoff = status?.nextAttemptAt !== undefined && t < Date.parse(status.nextAttemptAt);
   if (status?.pushRequestedAt) {
-    const attempted = status.lastAttempt !== undefined && Date.parse(status.lastAttempt) >= Date.parse(status.pushRequestedAt);
+    const attempted = status.pushRequestTriedAt === status.pushRequestedAt;
     if (!attempted || !inBackoff) {
-      return { ...base, reason: attempted ? "retry" : "admin", pushTrustList: true, renewCertificate: true, actor: status.pushRequestedBy ?? PUSH_SCHEDULER_ACTOR };
+      return { ...base, reason: attempted ? "retry" : "admin", pushTrustList: true, renewCertificate: true, actor: status.pushRequestedBy ?? PUSH_SCHEDULER_ACTOR, servesRequest: status.pushRequestedAt };
     }
   }
   const noCertificate = !status?.certificate;
@@ -181,11 +183,11 @@ export class PushScheduler {
     const { applicationId: id, requestedAt } = await this.opts.targets.requestPush(applicationId, actor);
     let finished: (() => void) | undefined;
     const done = new Promise<void>((resolve) => (finished = resolve));
-    // Served by the first cycle that started at or after the request (fulfilled or failed).
+    // Answered by the first cycle that serves the request: fulfilled (cleared) or tried and failed.
     const off = this.opts.targets.onPushFinished(async (e) => {
       if (e.applicationId !== id) return;
       const s = await this.opts.targets.statusRecord(id);
-      if (!s || (s.lastAttempt !== undefined && Date.parse(s.lastAttempt) >= Date.parse(requestedAt))) finished?.();
+      if (!s || s.pushRequestedAt !== requestedAt || s.pushRequestTriedAt === requestedAt) finished?.();
     });
     try {
       await this.tick();
@@ -318,6 +320,6 @@ export class PushScheduler {
       const failures = (before?.consecutiveFailures ?? 0) + 1;
       nextAttemptAt = new Date(this.opts.clock.now().getTime() + backoffDelay(failures, this.backoffBaseMs, this.backoffCapMs, this.random));
     }
-    await this.opts.targets.recordResult({ request, result, startedAt, trustListLastUpdateTime: work.trustListLastUpdateTime, nextAttemptAt, actor: work.actor });
+    await this.opts.targets.recordResult({ request, result, startedAt, trustListLastUpdateTime: work.trustListLastUpdateTime, nextAttemptAt, actor: work.actor, servedRequestAt: work.servesRequest });
   }
 }

@@ -297,7 +297,9 @@ export class PushTargetService {
       if (!target) throw new GdsError("BadNotFound", `application ${app.applicationId} is not push-managed: set a push target first`);
       const status = (await this.statusRecord(app.applicationId)) ?? { applicationId: app.applicationId, consecutiveFailures: 0 };
       const now = this.opts.clock.now().toISOString();
-      await this.opts.store.commit([{ collection: PUSH_STATUS_COLLECTION, key: app.applicationId, value: { ...status, pushRequestedAt: now, pushRequestedBy: actor } }]);
+      const next: PushStatusRecord = { ...status, pushRequestedAt: now, pushRequestedBy: actor };
+      delete next.pushRequestTriedAt;
+      await this.opts.store.commit([{ collection: PUSH_STATUS_COLLECTION, key: app.applicationId, value: next }]);
       this.opts.log.info({ applicationId: app.applicationId, user: actor }, "push requested");
       this.emitChanged(app.applicationId);
       return { applicationId: app.applicationId, requestedAt: now };
@@ -327,6 +329,8 @@ export class PushTargetService {
     /** After a failure: when the next automatic attempt may start. */
     nextAttemptAt?: Date;
     actor: string;
+    /** The admin request (its pushRequestedAt) the cycle served, if it did. */
+    servedRequestAt?: string;
   }): Promise<PushStatusRecord | undefined> {
     const { request, result, startedAt } = args;
     const applicationId = request.target.applicationId;
@@ -358,9 +362,15 @@ export class PushTargetService {
       }
       // An admin's request is served once a cycle started after it succeeds or confirms a new
       // certificate; a failure before that (device down) leaves it pending, retried with backoff.
-      if (next.pushRequestedAt && Date.parse(next.pushRequestedAt) <= startedAt.getTime() && (result.ok || result.certificate)) {
-        delete next.pushRequestedAt;
-        delete next.pushRequestedBy;
+      // A newer request made during the cycle is left alone.
+      if (args.servedRequestAt && next.pushRequestedAt === args.servedRequestAt) {
+        if (result.ok || result.certificate) {
+          delete next.pushRequestedAt;
+          delete next.pushRequestedBy;
+          delete next.pushRequestTriedAt;
+        } else {
+          next.pushRequestTriedAt = next.pushRequestedAt;
+        }
       }
       await this.opts.store.commit([{ collection: PUSH_STATUS_COLLECTION, key: applicationId, value: next }]);
       if (result.ok) this.failing.delete(applicationId);

@@ -55,6 +55,8 @@ export interface PushStatusRecord {
   /** An admin's "push now" not yet served (survives a restart). */
   pushRequestedAt?: string;
   pushRequestedBy?: string;
+  /** Equal to pushRequestedAt once a cycle serving that request failed (it is then retried with backoff). */
+  pushRequestTriedAt?: string;
   /** Step timings of the last cycle. */
   steps?: PushStepTiming[];
   lastDurationMs?: number;

@@ -250,3 +250,48 @@ describe("push scheduler against the demo device", () => {
     expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe((await status()).status.certificate!.serialHex);
   }, 200_000);
 });
+
+describe("push state survives a GDS restart", () => {
+  it("a push asked for while the device was down is completed by the restarted GDS, from the store", async () => {
+    const settings = { pushIntervalMs: 5_000, pushTimeoutMs: 5_000 };
+    let t = await startTestGds(settings);
+    const device = await startDemoDevice();
+    try {
+      const admin = await connect(t.endpointUrl);
+      let appId: string;
+      try {
+        appId = String((await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }))).value).toLowerCase();
+      } finally {
+        await admin.close();
+      }
+      await device.kill();
+      const push = t.gds.push;
+      await push.targets.setTarget({ applicationId: appId, endpointUrl: device.endpointUrl, userName: device.user, password: device.password }, "admin");
+      const view = await push.scheduler.pushNow(appId, "admin", 30_000);
+      expect(view.status).toMatchObject({ lastResult: "failed", lastError: { step: "connect" }, pushRequestedBy: "admin" });
+      expect(view.status.pushRequestTriedAt).toBe(view.status.pushRequestedAt); // tried, failed, still pending
+      expect(view.status.certificate).toBeUndefined();
+      await t.stop();
+
+      await device.restart();
+      t = await startTestGds({ ...settings, dataDir: t.config.dataDir });
+      const restarted = t.gds.push;
+      const done = await until("the pending push after the restart", async () => {
+        const [v] = await restarted.scheduler.status(appId);
+        return !v.status.running && v.status.certificate && v.status.pushRequestedAt === undefined ? v : undefined;
+      }, 90_000);
+      expect(done.status.lastReason).toBe("retry");
+      expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe(done.status.certificate!.serialHex);
+      const entries = (await readAuditLogFile(path.join(t.config.dataDir, "audit.log"))).entries.filter((e) => e.event === "PushCompleted");
+      // before the restart: failures only (the first push on SetPushTarget may race the admin's)
+      const before = entries.slice(0, -1);
+      expect(before.length).toBeGreaterThanOrEqual(1);
+      for (const e of before) expect([e.outcome.startsWith("Bad"), e.serialHex]).toEqual([true, undefined]);
+      // after it: the admin's request, served (the 2.157 device cannot take the CRL)
+      expect(entries.at(-1)).toMatchObject({ actor: "admin", outcome: "BadNotSupported", serialHex: done.status.certificate!.serialHex });
+    } finally {
+      await t.stop();
+      await device.stop();
+    }
+  }, 240_000);
+});

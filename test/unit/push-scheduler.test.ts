@@ -357,6 +357,7 @@ describe("PushScheduler", () => {
     ctx.clock.advance(1000);
     const view = await ctx.scheduler.pushNow(id, "alice", 5000);
     expect(view.status).toMatchObject({ lastResult: "failed", lastReason: "admin", pushRequestedBy: "alice", consecutiveFailures: 1 });
+    expect(view.status.pushRequestTriedAt).toBe(view.status.pushRequestedAt);
     ctx.clock.advance(10_000);
     await settle(ctx);
     expect(ctx.runner.calls).toHaveLength(2); // backoff (30 s) not over

@@ -212,6 +212,7 @@ describe("PushTargetService", () => {
       startedAt: started2,
       trustListLastUpdateTime: new Date("2026-02-28T11:00:00.000Z"),
       actor: "admin",
+      servedRequestAt: requestedAt,
     });
     [s] = await ctx.service.status(id);
     expect(s.status).toMatchObject({ lastResult: "ok", consecutiveFailures: 0, certificate: { serialHex: "0def", notAfter: "2027-03-01T00:00:00.000Z" }, trustList: { lastUpdateTime: "2026-02-28T11:00:00.000Z" } });
