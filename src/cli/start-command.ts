@@ -20,6 +20,9 @@ Runs the GDS server in the foreground. Every option is also an env var and a key
   --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true)
   --http-port N                     GDS_HTTP_PORT (4841): GET /metrics and /healthz; 0 = off
   --http-host ADDR                  GDS_HTTP_HOST (127.0.0.1)
+  --push-interval DUR               GDS_PUSH_INTERVAL (1h): how often push management looks for work
+  --push-concurrency N              GDS_PUSH_CONCURRENCY (4): push cycles at once
+  --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device
 `;
 
 /** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0. */
