@@ -3,6 +3,7 @@ import path from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "@jest/globals";
 import { FileAuditLog } from "../../src/audit/file-audit-log.js";
+import { defaultSettings, loadConfig } from "../../src/config.js";
 import { DirectoryService } from "../../src/directory/directory-service.js";
 import type { PushCycleRequest } from "../../src/push/push-cycle.types.js";
 import { PushTargetService, parseSecurityMode, parseSecurityPolicy, validateEndpointUrl } from "../../src/push/push-target-service.js";
@@ -69,6 +70,23 @@ async function register(ctx: Ctx, n: string): Promise<string> {
 function request(target: ReturnType<PushTargetService["pushTargetFor"]>): PushCycleRequest {
   return { target, pushTrustList: true, renewCertificate: true, reason: "firstPush", callTimeoutMs: 30_000 };
 }
+
+describe("push settings", () => {
+  it("GDS_PUSH_INTERVAL (1h), GDS_PUSH_CONCURRENCY (4), GDS_PUSH_TIMEOUT (30s): env, flags, config file; bad values name the setting", () => {
+    expect(defaultSettings()).toMatchObject({ pushIntervalMs: 3_600_000, pushConcurrency: 4, pushTimeoutMs: 30_000 });
+    const dir = tempDir("push-config-");
+    const load = (env: Record<string, string>, flags: Record<string, string> = {}) => loadConfig({ env: { GDS_DATA_DIR: dir, ...env }, flags, cwd: dir });
+    expect(load({ GDS_PUSH_INTERVAL: "5s", GDS_PUSH_CONCURRENCY: "16", GDS_PUSH_TIMEOUT: "2m" })).toMatchObject({ pushIntervalMs: 5000, pushConcurrency: 16, pushTimeoutMs: 120_000 });
+    expect(load({}, { "push-interval": "10m", "push-concurrency": "1", "push-timeout": "10s" })).toMatchObject({ pushIntervalMs: 600_000, pushConcurrency: 1, pushTimeoutMs: 10_000 });
+    fs.writeFileSync(path.join(dir, "gds.config.json"), JSON.stringify({ pushIntervalMs: "12h", pushConcurrency: 8 }));
+    expect(load({})).toMatchObject({ pushIntervalMs: 12 * 3_600_000, pushConcurrency: 8, pushTimeoutMs: 30_000 });
+    fs.rmSync(path.join(dir, "gds.config.json"));
+    expect(() => load({ GDS_PUSH_CONCURRENCY: "0" })).toThrow("GDS_PUSH_CONCURRENCY");
+    expect(() => load({ GDS_PUSH_CONCURRENCY: "2.5" })).toThrow("GDS_PUSH_CONCURRENCY");
+    expect(() => load({ GDS_PUSH_INTERVAL: "soon" })).toThrow("GDS_PUSH_INTERVAL");
+    expect(() => load({ GDS_PUSH_TIMEOUT: "500ms" })).toThrow("GDS_PUSH_TIMEOUT");
+  });
+});
 
 describe("validation helpers", () => {
   it("accepts opc.tcp://host:port[/path] and refuses the rest with a message", () => {
