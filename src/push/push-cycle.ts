@@ -272,7 +272,11 @@ export class DevicePushCycle implements PushCycleRunner {
       trustListNeedsApply = pushed.applyChangesRequired;
       verifyTrustListLater = pushed.applyChangesRequired;
       if (!verifyTrustListLater) {
-        await this.verifyTrustListStep(run, () => readTrustListViaSession(session, config.trustListNodeId, undefined, { callTimeoutMs: timeout }).then((d) => d.content), trustPlan, snapshot!);
+        const readBack = () => readTrustListViaSession(session, config.trustListNodeId, undefined, { callTimeoutMs: timeout }).then((d) => d.content);
+        if (await this.verifyTrustListStep(run, readBack, trustPlan, snapshot!, true)) {
+          verifyTrustListLater = true;
+          trustListNeedsApply = true;
+        }
       }
     }
 
@@ -538,11 +542,27 @@ export class DevicePushCycle implements PushCycleRunner {
     }
   }
 
-  private async verifyTrustListStep(run: CycleRun, readBack: () => Promise<TrustListContent>, plan: TrustListMergePlan, snapshot: TrustListSnapshot): Promise<void> {
+  /**
+   * The read-back (step verifyTrustList). With `allowDefer`, a list that does not show our
+   * certificates yet is not judged now: the caller does ApplyChanges and calls again after the
+   * reconnect (a device may apply even AddCertificate only then). Returns true when deferred.
+   */
+  private async verifyTrustListStep(
+    run: CycleRun,
+    readBack: () => Promise<TrustListContent>,
+    plan: TrustListMergePlan,
+    snapshot: TrustListSnapshot,
+    allowDefer = false,
+  ): Promise<boolean> {
     let check: TrustListCheck | undefined;
+    let deferred = false;
     await run.step("verifyTrustList", async () => {
       check = checkTrustList(await readBack(), plan);
       if (!check.certificatesConfirmed) {
+        if (allowDefer) {
+          deferred = true;
+          return;
+        }
         const missing = check.missing.filter((m) => m.list.endsWith("Certificates"));
         throw new StepFailure(
           "BadInvalidState",
@@ -550,6 +570,11 @@ export class DevicePushCycle implements PushCycleRunner {
         );
       }
     });
+    if (deferred) {
+      // Not a verdict yet: a second verifyTrustList follows the reconnect after ApplyChanges.
+      this.log.info({ missing: check!.missing.length }, "push: the device does not show the pushed certificates yet; ApplyChanges, then read back again");
+      return true;
+    }
     if (check!.leftovers.length > 0) {
       this.log.warn({ leftovers: check!.leftovers.map((l) => `${l.list} ${l.thumbprint}`) }, "push: the device kept older GDS trust-list entries it was asked to drop");
     }
@@ -562,9 +587,10 @@ export class DevicePushCycle implements PushCycleRunner {
         statusCode: "BadNotSupported",
         message: `the device holds the GDS CA certificate(s) but not ${crls.length} CRL(s) (${crls.map((c) => `${c.list} ${c.thumbprint}`).join(", ")}): its Write/CloseAndUpdate changed nothing and AddCertificate cannot carry CRLs`,
       };
-      return;
+      return false;
     }
     run.result.trustList = { group: snapshot.group, lastUpdateTime: snapshot.lastUpdateTime.toISOString() };
+    return false;
   }
 
   // --- certificate -----------------------------------------------------------------------------

@@ -321,7 +321,7 @@ describe("push cycle: manual approval and a silent device", () => {
  * claim success without doing anything. The trust list is a small honest in-memory file.
  */
 describe("push cycle against a hostile device", () => {
-  type Mode = "garbageTrustList" | "garbageCsr" | "updateWithoutOutput" | "neverServes" | "applyHangs" | "transactional";
+  type Mode = "garbageTrustList" | "garbageCsr" | "updateWithoutOutput" | "neverServes" | "applyHangs" | "transactional" | "addOnlyAtApply";
   let mode: Mode = "garbageTrustList";
   let t: TestGds;
   let server: OPCUAServer;
@@ -384,7 +384,8 @@ describe("push cycle against a hostile device", () => {
     });
     await server.initialize();
     // TrustList 12642: Open 12647, Close 12650, Read 12652, Write 12655, CloseAndUpdate 12666.
-    bind(12647, async () => {
+    bind(12647, async (args) => {
+      if (mode === "addOnlyAtApply" && args[0]!.value === 6) return { statusCode: StatusCodes.BadNotWritable };
       readOffset = 0;
       writing = [];
       return good([{ dataType: DataType.UInt32, value: 1 }]);
@@ -410,6 +411,14 @@ describe("push cycle against a hostile device", () => {
       committed = Buffer.concat(writing);
       return good([{ dataType: DataType.Boolean, value: false }]);
     });
+    // AddCertificate 12668 ("addOnlyAtApply": pending until ApplyChanges), RemoveCertificate 12670.
+    bind(12668, async (args) => {
+      const list = decodeTrustList(pending ?? committed).content;
+      (args[1]!.value ? list.trustedCertificates : list.issuerCertificates).push(Buffer.from(args[0]!.value as Buffer));
+      pending = encodeTrustList(list, 15);
+      return good();
+    });
+    bind(12670, async () => good());
     // CreateSigningRequest 12737, UpdateCertificate 13737, ApplyChanges 12740.
     bind(12737, async () => {
       if (mode === "garbageCsr") return good([{ dataType: DataType.ByteString, value: Buffer.from("not a CSR") }]);
@@ -493,6 +502,17 @@ describe("push cycle against a hostile device", () => {
     const held = decodeTrustList(committed).content;
     expect(held.trustedCrls.map(sha1)).toEqual([sha1(t.gds.certificates.trustList("DefaultApplicationGroup").trustedCrls[0]!)]);
     expect(held.trustedCertificates.map(sha1)).toContain(sha1(peer));
+  }, 60_000);
+
+  it("a device that refuses Write and applies AddCertificate only at ApplyChanges is judged after ApplyChanges", async () => {
+    mode = "addOnlyAtApply";
+    committed = encodeTrustList({ trustedCertificates: [peer], trustedCrls: [], issuerCertificates: [], issuerCrls: [] }, 15);
+    const r = await cycle.run(request({ renewCertificate: false, reason: "trustListChanged" }));
+    expect(r.steps.map((s) => s.step)).toEqual(["connect", "readConfiguration", "pushTrustList", "verifyTrustList", "applyChanges", "verifyTrustList"]);
+    // Certificates arrived at ApplyChanges; CRLs cannot travel by AddCertificate.
+    expect(r.error).toMatchObject({ step: "verifyTrustList", statusCode: "BadNotSupported" });
+    const held = decodeTrustList(committed).content;
+    expect(held.trustedCertificates.map(sha1)).toEqual(expect.arrayContaining([sha1(peer), sha1(t.gds.certificates.trustList("DefaultApplicationGroup").trustedCertificates[0]!)]));
   }, 60_000);
 
   it("UpdateCertificate without its output: error at updateCertificate, the signed serial reported as unconfirmed", async () => {
