@@ -303,7 +303,7 @@ export class DevicePushCycle implements PushCycleRunner {
       const info = certificateInfo(finished.certificate);
       issued = { result: finished, serialHex: info.serialHex };
       run.result.signedButUnconfirmedSerialHex = info.serialHex;
-      const updateRequiresApply = await run.step("updateCertificate", () => this.updateCertificate(session, target, config, finished, timeout));
+      const updateRequiresApply = await run.step("updateCertificate", () => this.updateCertificate(session, config, finished, timeout));
       applyRequired = applyRequired || updateRequiresApply;
     }
     if (applyRequired) {
@@ -324,7 +324,12 @@ export class DevicePushCycle implements PushCycleRunner {
       const info = certificateInfo(cert);
       run.result.certificate = { serialHex: info.serialHex, notBefore: info.notBefore.toISOString(), notAfter: info.notAfter.toISOString(), thumbprint: info.thumbprint };
       delete run.result.signedButUnconfirmedSerialHex;
-      await this.trust.markGdsCertificateConfirmed(target.applicationId, target.applicationUri);
+      try {
+        await this.trust.markGdsCertificateConfirmed(target.applicationId, target.applicationUri);
+      } catch (err) {
+        // The device does hold the certificate; only the pin file could not be written.
+        this.log.error({ err, applicationId: target.applicationId }, "push: could not record the confirmed GDS certificate in push-pki/devices");
+      }
     }
     if (verifyTrustListLater && trustPlan && snapshot) {
       await this.verifyTrustListStep(
@@ -641,7 +646,7 @@ export class DevicePushCycle implements PushCycleRunner {
     }
   }
 
-  private async updateCertificate(session: ClientSession, target: PushTarget, config: DeviceConfiguration, finished: FinishRequestResult, timeout: number): Promise<boolean> {
+  private async updateCertificate(session: ClientSession, config: DeviceConfiguration, finished: FinishRequestResult, timeout: number): Promise<boolean> {
     const out = await this.callDevice(
       session,
       NS0.updateCertificate,
@@ -658,7 +663,6 @@ export class DevicePushCycle implements PushCycleRunner {
     );
     const applyChangesRequired = out[0]?.value as unknown;
     if (typeof applyChangesRequired !== "boolean") throw new StepFailure("BadDecodingError", "UpdateCertificate answered no Boolean ApplyChangesRequired");
-    void target;
     return applyChangesRequired;
   }
 
