@@ -228,12 +228,15 @@ export class PushScheduler {
     const statuses = await this.opts.targets.statusRecords();
     const due: DueWork[] = [];
     let nextWake = now.getTime() + this.opts.intervalMs;
+    // One trust-list snapshot per group and look, not one per device.
+    const trustListTimes = new Map<CertificateGroupName, Date>();
     for (const target of targets) {
       const status = statuses.get(target.applicationId);
       if (this.running.has(target.applicationId)) continue;
       let trustListTime: Date;
       try {
-        trustListTime = this.opts.certificates.trustList(target.group).lastUpdateTime;
+        trustListTime = trustListTimes.get(target.group) ?? this.opts.certificates.trustList(target.group).lastUpdateTime;
+        trustListTimes.set(target.group, trustListTime);
       } catch (err) {
         this.opts.log.error({ err, group: target.group }, "push scheduler: cannot read the trust list");
         continue;

@@ -249,6 +249,32 @@ describe("push scheduler against the demo device", () => {
     expect(back.status.lastError?.step).toBe("verifyTrustList"); // got past connect and the certificate, as before
     expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe((await status()).status.certificate!.serialHex);
   }, 200_000);
+
+  it("roles: only SecurityAdmin sets, removes and pushes; any admin role reads the status; unknown ids are BadNotFound", async () => {
+    await t.gds.users.add("disco", ["DiscoveryAdmin"], "disco-password-1");
+    const disco = await connect(t.endpointUrl, { user: { userName: "disco", password: "disco-password-1" } });
+    try {
+      const call = (method: number, inputs: Variant[]) =>
+        callMethod(disco, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
+      const id = str(appId.toString());
+      const refused = [
+        await call(1100, [id, str(device.endpointUrl), str(""), str(""), str("u"), str("p"), bool(false), bool(true)]),
+        await call(1110, [id]),
+        await call(1120, [id, bool(false)]),
+      ];
+      for (const r of refused) expect(r.statusCode.name).toBe("BadUserAccessDenied");
+      const read = await call(1130, [str("")]);
+      expect(read.statusCode.name).toBe("Good");
+      expect(JSON.parse(read.outputs[0].value as string).map((x: PushStatusJson) => x.applicationId)).toEqual([appId.toString()]);
+    } finally {
+      await disco.close();
+    }
+    const unknown = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, 1120, adminNs), [str(crypto.randomUUID()), bool(false)]);
+    expect(unknown.statusCode.name).toBe("BadNotFound");
+    const badUrl = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, 1100, adminNs), [str(appId.toString()), str("opc.tcp://nohost"), str(""), str(""), str("u"), str("p"), bool(false), bool(true)]);
+    expect(badUrl.statusCode.name).toBe("BadInvalidArgument");
+    expect(badUrl.text).toContain("EndpointUrl");
+  }, 60_000);
 });
 
 describe("push state survives a GDS restart", () => {
