@@ -142,7 +142,13 @@ export class PushScheduler {
       try {
         do {
           this.tickAgain = false;
-          await this.evaluate();
+          try {
+            await this.evaluate();
+          } catch (err) {
+            // e.g. the store refused a read: look again at the next interval, do not stop looking.
+            this.opts.log.error({ err }, "push scheduler: looking for due pushes failed");
+            this.arm(this.opts.intervalMs);
+          }
         } while (this.tickAgain && !this.stopped);
       } finally {
         this.ticking = undefined;
