@@ -12,6 +12,12 @@ export interface PushSchedulerOptions {
   certificates: {
     trustList(group: CertificateGroupName): { lastUpdateTime: Date };
     onTrustListChanged(listener: (group: CertificateGroupName) => void): () => void;
+    /**
+     * A signing request's state (CertificateManagerService.getRequest; throws when unknown): lets
+     * the scheduler see locally whether a request waiting for approval was decided, without
+     * contacting the device. Without it, a waiting device gets a cycle every approval poll.
+     */
+    getRequest?(requestId: string): { state: string };
   };
   runner: PushCycleRunner;
   clock: Clock;
@@ -30,6 +36,8 @@ export interface PushSchedulerOptions {
   backoffCapMs?: number;
   /** [0, 1); jitter. Default Math.random. */
   random?: () => number;
+  /** How often a device waiting for approval is looked at (default min(GDS_PUSH_INTERVAL, 1 min)). */
+  approvalPollMs?: number;
   /** How long stop() waits for running cycles (default 10 s). */
   stopTimeoutMs?: number;
 }
@@ -45,9 +53,12 @@ export interface DueWork {
   /** The admin request (its pushRequestedAt) this cycle serves. */
   servesRequest?: string;
   trustListLastUpdateTime: Date;
+  /** The signing request (waiting for approval before) the cycle finishes instead of a new CSR. */
+  pendingRequestId?: string;
 }
 
 const HOUR = 3_600_000;
+const MINUTE = 60_000;
 const MIN_TIMER_MS = 200;
 const MAX_TIMER_MS = 2_147_000_000;
 
@@ -60,19 +71,32 @@ const MAX_TIMER_MS = 2_147_000_000;
  * - within a backoff after a failure: nothing;
  * - no confirmed certificate yet, or less than renewBefore left: certificate (and trust list);
  * - the group's trust list differs from what the device last confirmed holding: trust list.
+ * A signing request of the device waiting for approval (`status.pendingRequestId`, and
+ * `approvalPending` true while it is still pending) holds the certificate part back (no new CSR,
+ * no backoff: the trust list is still kept current, and an admin's new "push now" still runs once);
+ * once it is decided the certificate is due at once, finishing that request.
  */
-export function dueWork(target: StoredPushTarget, status: PushStatusRecord | undefined, now: Date, trustListLastUpdateTime: Date, renewBeforeMs: number): DueWork | undefined {
+export function dueWork(
+  target: StoredPushTarget,
+  status: PushStatusRecord | undefined,
+  now: Date,
+  trustListLastUpdateTime: Date,
+  renewBeforeMs: number,
+  approvalPending = false,
+): DueWork | undefined {
   const t = now.getTime();
-  const base = { target, trustListLastUpdateTime };
+  const pendingRequestId = status?.pendingRequestId;
+  const waiting = pendingRequestId !== undefined && approvalPending;
+  const base = { target, trustListLastUpdateTime, ...(pendingRequestId ? { pendingRequestId } : {}) };
   const inBackoff = status?.nextAttemptAt !== undefined && t < Date.parse(status.nextAttemptAt);
   if (status?.pushRequestedAt) {
     const attempted = status.pushRequestTriedAt === status.pushRequestedAt;
-    if (!attempted || !inBackoff) {
+    if (!attempted || (!inBackoff && !waiting)) {
       return { ...base, reason: attempted ? "retry" : "admin", pushTrustList: true, renewCertificate: true, actor: status.pushRequestedBy ?? PUSH_SCHEDULER_ACTOR, servesRequest: status.pushRequestedAt };
     }
   }
   const noCertificate = !status?.certificate;
-  const renew = noCertificate || Date.parse(status.certificate!.notAfter) - t < renewBeforeMs;
+  const renew = pendingRequestId !== undefined ? !waiting : noCertificate || Date.parse(status.certificate!.notAfter) - t < renewBeforeMs;
   const pushed = status?.trustList ? Date.parse(status.trustList.lastUpdateTime) : NaN;
   const trustListStale = !(pushed === trustListLastUpdateTime.getTime());
   const changedSinceAttempt = trustListStale && status?.lastAttempt !== undefined && trustListLastUpdateTime.getTime() > Date.parse(status.lastAttempt);
@@ -80,7 +104,8 @@ export function dueWork(target: StoredPushTarget, status: PushStatusRecord | und
   if (!renew && !trustListStale) return undefined;
   const failing = (status?.consecutiveFailures ?? 0) > 0;
   const reason: PushCycleRequest["reason"] = changedSinceAttempt ? "trustListChanged" : failing ? "retry" : noCertificate ? "firstPush" : renew ? "renewal" : "trustListChanged";
-  return { ...base, reason, pushTrustList: true, renewCertificate: renew, actor: PUSH_SCHEDULER_ACTOR };
+  const { pendingRequestId: _pending, ...trustListOnly } = base;
+  return { ...(renew ? base : trustListOnly), reason, pushTrustList: true, renewCertificate: renew, actor: PUSH_SCHEDULER_ACTOR };
 }
 
 /** Exponential backoff with jitter: the n-th consecutive failure waits base·2^(n-1), capped, times 0.5–1.0. */
@@ -106,9 +131,11 @@ export class PushScheduler {
   private readonly random: () => number;
   private readonly backoffCapMs: number;
   private readonly backoffBaseMs: number;
+  private readonly approvalPollMs: number;
 
   constructor(private readonly opts: PushSchedulerOptions) {
     this.random = opts.random ?? Math.random;
+    this.approvalPollMs = opts.approvalPollMs ?? Math.min(opts.intervalMs, MINUTE);
     this.backoffCapMs = opts.backoffCapMs ?? Math.min(opts.intervalMs, HOUR);
     this.backoffBaseMs = Math.min(opts.backoffBaseMs ?? 30_000, this.backoffCapMs);
   }
@@ -247,11 +274,14 @@ export class PushScheduler {
         this.opts.log.error({ err, group: target.group }, "push scheduler: cannot read the trust list");
         continue;
       }
-      const work = dueWork(target, status, now, trustListTime, this.opts.renewBeforeMs);
+      const approvalPending = status?.pendingRequestId !== undefined && this.approvalPending(status, now);
+      const work = dueWork(target, status, now, trustListTime, this.opts.renewBeforeMs, approvalPending);
       if (work) {
         due.push(work);
         continue;
       }
+      // Waiting for approval: look again soon (the request's state is read locally).
+      if (approvalPending) nextWake = Math.min(nextWake, now.getTime() + this.approvalPollMs);
       // Not due now: wake up when it will be, if that is before the next regular look.
       if (status?.nextAttemptAt) nextWake = Math.min(nextWake, Date.parse(status.nextAttemptAt));
       if (status?.certificate) nextWake = Math.min(nextWake, Date.parse(status.certificate.notAfter) - this.opts.renewBeforeMs + 1);
@@ -263,6 +293,23 @@ export class PushScheduler {
       this.launch(work);
     }
     this.arm(Math.max(MIN_TIMER_MS, nextWake - now.getTime()));
+  }
+
+  /**
+   * Whether the device's signing request still waits for approval: its state from the
+   * CertificateManager (unknown → not pending: the cycle then reports what became of it); without
+   * that lookup, until an approval poll has passed since the last attempt.
+   */
+  private approvalPending(status: PushStatusRecord, now: Date): boolean {
+    const requestId = status.pendingRequestId!;
+    if (this.opts.certificates.getRequest) {
+      try {
+        return this.opts.certificates.getRequest(requestId).state === "pending";
+      } catch {
+        return false;
+      }
+    }
+    return status.lastAttempt !== undefined && now.getTime() - Date.parse(status.lastAttempt) < this.approvalPollMs;
   }
 
   private arm(delayMs: number): void {
@@ -297,6 +344,7 @@ export class PushScheduler {
         renewCertificate: work.renewCertificate,
         reason: work.reason,
         callTimeoutMs: this.opts.callTimeoutMs,
+        ...(work.renewCertificate && work.pendingRequestId ? { pendingRequestId: work.pendingRequestId } : {}),
       };
     } catch (err) {
       // No cycle possible (application gone, password unreadable): recorded like a failed connect.
@@ -312,7 +360,7 @@ export class PushScheduler {
       await this.record(work, request, result, startedAt);
       return;
     }
-    this.opts.log.info({ applicationId: id, endpointUrl: request.target.endpointUrl, reason: work.reason, renewCertificate: work.renewCertificate }, "push cycle starting");
+    this.opts.log.info({ applicationId: id, endpointUrl: request.target.endpointUrl, reason: work.reason, renewCertificate: work.renewCertificate, pendingRequestId: request.pendingRequestId }, "push cycle starting");
     try {
       result = await this.opts.runner.run(request);
     } catch (err) {
@@ -324,7 +372,8 @@ export class PushScheduler {
 
   private async record(work: DueWork, request: PushCycleRequest, result: PushCycleResult, startedAt: Date): Promise<void> {
     let nextAttemptAt: Date | undefined;
-    if (!result.ok) {
+    // Waiting for approval is no failure of the device: no backoff (see dueWork).
+    if (!result.ok && !result.pendingRequestId) {
       const before = await this.opts.targets.statusRecord(work.target.applicationId);
       const failures = (before?.consecutiveFailures ?? 0) + 1;
       nextAttemptAt = new Date(this.opts.clock.now().getTime() + backoffDelay(failures, this.backoffBaseMs, this.backoffCapMs, this.random));

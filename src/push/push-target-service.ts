@@ -347,7 +347,24 @@ export class PushTargetService {
       if (result.signedButUnconfirmedSerialHex) next.unconfirmedSerialHex = result.signedButUnconfirmedSerialHex;
       const trustListTime = result.trustList?.lastUpdateTime ?? (result.ok && request.pushTrustList ? args.trustListLastUpdateTime?.toISOString() : undefined);
       if (trustListTime) next.trustList = { group: result.trustList?.group ?? target.group, lastUpdateTime: new Date(trustListTime).toISOString(), pushedAt: now.toISOString() };
-      if (result.ok) {
+      // A signing request waiting for approval is kept for the next cycle; one the cycle got past
+      // the signing step with (signed, rejected, failed, unknown) is done with. A cycle that
+      // stopped before signing (device down, trust list only) leaves it as it was.
+      const waiting = !result.ok && result.pendingRequestId !== undefined;
+      if (result.pendingRequestId) {
+        next.pendingRequestSince = before.pendingRequestId === result.pendingRequestId && before.pendingRequestSince ? before.pendingRequestSince : now.toISOString();
+        next.pendingRequestId = result.pendingRequestId;
+      } else if (request.renewCertificate && (result.ok || result.certificate || result.signedButUnconfirmedSerialHex || result.steps.some((s) => s.step === "sign"))) {
+        delete next.pendingRequestId;
+        delete next.pendingRequestSince;
+      }
+      if (waiting) {
+        // Not the device's failure: no backoff, the scheduler looks at the request's state instead.
+        next.lastResult = "waitingForApproval";
+        next.consecutiveFailures = 0;
+        delete next.nextAttemptAt;
+        delete next.lastError;
+      } else if (result.ok) {
         next.lastResult = "ok";
         next.lastSuccess = now.toISOString();
         next.consecutiveFailures = 0;
@@ -373,14 +390,16 @@ export class PushTargetService {
         }
       }
       await this.opts.store.commit([{ collection: PUSH_STATUS_COLLECTION, key: applicationId, value: next }]);
-      if (result.ok) this.failing.delete(applicationId);
+      if (result.ok || waiting) this.failing.delete(applicationId);
       else this.failing.add(applicationId);
       return next;
     });
     if (!record) return undefined;
-    const err = result.ok ? undefined : record.lastError;
+    const waitingFor = !result.ok && result.pendingRequestId ? result.pendingRequestId : undefined;
+    const err = result.ok ? undefined : waitingFor ? { step: result.error?.step ?? "sign", statusCode: result.error?.statusCode ?? "BadNothingToDo", message: result.error?.message ?? "" } : record.lastError;
     const logFields = { applicationId, endpointUrl: request.target.endpointUrl, reason: request.reason, ms: record.lastDurationMs, serialHex: result.certificate?.serialHex, step: err?.step, statusCode: err?.statusCode };
     if (result.ok) this.opts.log.info(logFields, "push cycle succeeded");
+    else if (waitingFor) this.opts.log.info({ ...logFields, requestId: waitingFor }, "push cycle: the device's signing request waits for approval");
     else this.opts.log.warn({ ...logFields, message: err?.message }, "push cycle failed");
     try {
       await this.opts.audit.record({
@@ -391,7 +410,10 @@ export class PushTargetService {
         applicationUri: request.target.applicationUri,
         group: request.target.group,
         serialHex: result.certificate?.serialHex,
-        detail: result.ok
+        ...(result.requestId ?? waitingFor ? { requestId: result.requestId ?? waitingFor } : {}),
+        detail: waitingFor
+          ? `${request.reason}: signing request ${waitingFor} waits for approval by a RegistrationAuthorityAdmin; the next cycle after it is approved delivers its certificate to ${request.target.endpointUrl}`
+          : result.ok
           ? `${request.reason}: ${[request.pushTrustList ? "trust list" : "", request.renewCertificate ? "certificate" : ""].filter(Boolean).join(" + ")} pushed to ${request.target.endpointUrl}`
           : `${request.reason}: step ${err?.step} failed at ${request.target.endpointUrl}: ${excerpt(err?.message ?? "", 300)}`,
       });

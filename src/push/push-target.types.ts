@@ -41,7 +41,8 @@ export interface PushStatusRecord {
   lastReason?: PushCycleRequest["reason"];
   /** When the last cycle that ended well ended. */
   lastSuccess?: string;
-  lastResult?: "ok" | "failed";
+  /** waitingForApproval: the cycle got as far as signing and the signing request waits for a RegistrationAuthorityAdmin (not a failure: no backoff). */
+  lastResult?: "ok" | "failed" | "waitingForApproval";
   lastError?: { step: PushStep; statusCode: string; message: string; at: string };
   /** The certificate the device was last confirmed (GetEndpoints) to serve. */
   certificate?: { serialHex: string; notBefore?: string; notAfter: string; thumbprint?: string; confirmedAt: string };
@@ -57,6 +58,14 @@ export interface PushStatusRecord {
   pushRequestedBy?: string;
   /** Equal to pushRequestedAt once a cycle serving that request failed (it is then retried with backoff). */
   pushRequestTriedAt?: string;
+  /**
+   * A signing request made for this device that waits for approval (GDS_AUTO_APPROVE=false), and
+   * since when. The next cycle finishes it (no new CSR, so no second request and no orphaned
+   * pending key on the device); cleared once a cycle gets past the signing step with it (signed,
+   * rejected, failed) or with a new one.
+   */
+  pendingRequestId?: string;
+  pendingRequestSince?: string;
   /** Step timings of the last cycle. */
   steps?: PushStepTiming[];
   lastDurationMs?: number;

@@ -38,6 +38,13 @@ class FakeTrustLists {
     this.lastUpdateTime = at;
     for (const l of this.listeners) l("DefaultApplicationGroup");
   }
+  /** Signing requests as the CertificateManager would hold them (GDS_AUTO_APPROVE=false). */
+  readonly requests = new Map<string, string>();
+  getRequest(requestId: string): { state: string } {
+    const state = this.requests.get(requestId);
+    if (!state) throw new Error(`no certificate request ${requestId}`);
+    return { state };
+  }
 }
 
 /** Answers each cycle from `script` (default: success as the device would confirm it). */
@@ -100,7 +107,9 @@ interface Ctx {
 
 const open: Ctx[] = [];
 
-async function build(opts: { dataDir?: string; clock?: ManualClock; trust?: FakeTrustLists; concurrency?: number; intervalMs?: number; random?: () => number } = {}): Promise<Ctx> {
+async function build(
+  opts: { dataDir?: string; clock?: ManualClock; trust?: FakeTrustLists; concurrency?: number; intervalMs?: number; random?: () => number; withoutRequestLookup?: boolean; approvalPollMs?: number } = {},
+): Promise<Ctx> {
   const dataDir = opts.dataDir ?? tempDir("push-sched-");
   const clock = opts.clock ?? new ManualClock(T0);
   const trust = opts.trust ?? new FakeTrustLists();
@@ -115,8 +124,9 @@ async function build(opts: { dataDir?: string; clock?: ManualClock; trust?: Fake
   const runner = new ScriptedRunner(clock, trust);
   const scheduler = new PushScheduler({
     targets: service,
-    certificates: trust,
+    certificates: opts.withoutRequestLookup ? { trustList: (g: CertificateGroupName) => trust.trustList(g), onTrustListChanged: (l: (g: CertificateGroupName) => void) => trust.onTrustListChanged(l) } : trust,
     runner,
+    ...(opts.approvalPollMs ? { approvalPollMs: opts.approvalPollMs } : {}),
     clock,
     log,
     intervalMs: opts.intervalMs ?? HOUR,
@@ -442,5 +452,186 @@ describe("PushScheduler", () => {
     const t2 = Date.now();
     await stuck.scheduler.stop(); // stopTimeoutMs 2000
     expect(Date.now() - t2).toBeLessThan(4000);
+  });
+});
+
+/**
+ * GDS_AUTO_APPROVE=false as the cycle reports it: a new CSR makes a pending request (step sign
+ * BadNothingToDo with pendingRequestId); a cycle given pendingRequestId finishes that request
+ * (still pending → the same answer; rejected → BadRequestNotAllowed; approved → the certificate).
+ */
+function approvalScript(ctx: Ctx): { created: string[] } {
+  const created: string[] = [];
+  ctx.runner.script = (req) => {
+    if (!req.renewCertificate) return ctx.runner.success(req);
+    let id = req.pendingRequestId;
+    if (!id) {
+      id = `req-${created.length + 1}`;
+      created.push(id);
+      ctx.trust.requests.set(id, "pending");
+    }
+    const steps = [{ step: "connect" as const, ms: 1 }, ...(req.pendingRequestId ? [] : [{ step: "createSigningRequest" as const, ms: 1 }])];
+    const trustList = { group: req.target.group, lastUpdateTime: ctx.trust.lastUpdateTime.toISOString() };
+    switch (ctx.trust.requests.get(id)) {
+      case "pending":
+        return { ok: false, steps: [...steps, { step: "sign", ms: 1, statusCode: "BadNothingToDo" }], trustList, requestId: id, pendingRequestId: id, error: { step: "sign", statusCode: "BadNothingToDo", message: `signing request ${id} is waiting for approval` } };
+      case "rejected":
+        return { ok: false, steps: [...steps, { step: "sign", ms: 1, statusCode: "BadRequestNotAllowed" }], trustList, requestId: id, error: { step: "sign", statusCode: "BadRequestNotAllowed", message: `request ${id} was rejected` } };
+      default:
+        ctx.trust.requests.set(id, "delivered");
+        return { ...ctx.runner.success(req), requestId: id };
+    }
+  };
+  return { created };
+}
+
+describe("dueWork: a signing request waiting for approval", () => {
+  const now = new Date(T0);
+  const tl = new Date(T0 - HOUR);
+  const waiting: PushStatusRecord = { applicationId: "x", consecutiveFailures: 0, lastResult: "waitingForApproval", lastAttempt: new Date(T0 - 1000).toISOString(), pendingRequestId: "r1", pendingRequestSince: new Date(T0 - 1000).toISOString(), trustList: { group: "DefaultApplicationGroup", lastUpdateTime: tl.toISOString(), pushedAt: now.toISOString() } };
+
+  it("holds the certificate back while pending, but not the trust list; finishes that request once decided", () => {
+    expect(dueWork(target, waiting, now, tl, RENEW_BEFORE, true)).toBeUndefined();
+    const tlOnly = dueWork(target, waiting, now, new Date(T0 - 10), RENEW_BEFORE, true);
+    expect(tlOnly).toMatchObject({ reason: "trustListChanged", renewCertificate: false, pushTrustList: true });
+    expect(tlOnly?.pendingRequestId).toBeUndefined();
+    expect(dueWork(target, waiting, now, tl, RENEW_BEFORE, false)).toMatchObject({ reason: "firstPush", renewCertificate: true, pendingRequestId: "r1" });
+    // even when the confirmed certificate has long to live (the request came from a push now)
+    const withCert = { ...waiting, certificate: { serialHex: "01", notAfter: new Date(T0 + LIFETIME).toISOString(), confirmedAt: now.toISOString() } };
+    expect(dueWork(target, withCert, now, tl, RENEW_BEFORE, true)).toBeUndefined();
+    expect(dueWork(target, withCert, now, tl, RENEW_BEFORE, false)).toMatchObject({ reason: "renewal", renewCertificate: true, pendingRequestId: "r1" });
+  });
+
+  it("an admin's new push now runs once with the pending request; a tried one waits for the decision", () => {
+    const asked = { ...waiting, pushRequestedAt: now.toISOString(), pushRequestedBy: "alice" };
+    expect(dueWork(target, asked, now, tl, RENEW_BEFORE, true)).toMatchObject({ reason: "admin", renewCertificate: true, pendingRequestId: "r1", actor: "alice" });
+    const tried = { ...asked, pushRequestTriedAt: asked.pushRequestedAt };
+    expect(dueWork(target, tried, now, tl, RENEW_BEFORE, true)).toBeUndefined();
+    expect(dueWork(target, tried, now, tl, RENEW_BEFORE, false)).toMatchObject({ reason: "retry", renewCertificate: true, pendingRequestId: "r1", servesRequest: asked.pushRequestedAt });
+  });
+});
+
+describe("PushScheduler: manual approval (GDS_AUTO_APPROVE=false)", () => {
+  it("waits for approval without new requests or backoff, survives a restart, and finishes the same request once approved", async () => {
+    const ctx = await build();
+    const { created } = approvalScript(ctx);
+    const id = await device(ctx, 1);
+    await settle(ctx);
+    let s = await statusOf(ctx, id);
+    expect(s).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: "req-1", pendingRequestSince: new Date(T0).toISOString(), consecutiveFailures: 0 });
+    expect(s.nextAttemptAt).toBeUndefined();
+    expect(s.lastError).toBeUndefined();
+    expect(ctx.service.summary()).toEqual({ managed: 1, failed: 0 });
+
+    // looks at the request locally: no cycle, no new CSR while it is pending
+    for (let i = 0; i < 5; i++) {
+      ctx.clock.advance(10 * 60_000);
+      await settle(ctx);
+    }
+    expect(ctx.runner.calls).toHaveLength(1);
+
+    // the trust list is still kept current meanwhile, without touching the request
+    ctx.trust.change(ctx.clock.now());
+    await settle(ctx);
+    expect(ctx.runner.calls.slice(1).map((c) => [c.reason, c.renewCertificate, c.pendingRequestId])).toEqual([["trustListChanged", false, undefined]]);
+    expect(await statusOf(ctx, id)).toMatchObject({ lastResult: "ok", pendingRequestId: "req-1", pendingRequestSince: new Date(T0).toISOString() });
+
+    // push now: one cycle with the pending request, answered "waiting", then nothing more
+    ctx.clock.advance(1000);
+    const view = await ctx.scheduler.pushNow(id, "alice", 5000);
+    expect(view.status).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: "req-1", pushRequestedBy: "alice", consecutiveFailures: 0 });
+    expect(ctx.runner.calls.at(-1)).toMatchObject({ reason: "admin", renewCertificate: true, pendingRequestId: "req-1" });
+    ctx.clock.advance(HOUR);
+    await settle(ctx);
+    expect(ctx.runner.calls).toHaveLength(3);
+
+    // a restarted GDS knows the request from the store
+    await close(ctx);
+    const again = await build({ dataDir: ctx.dataDir, clock: ctx.clock, trust: ctx.trust });
+    approvalScript(again);
+    await settle(again);
+    expect(again.runner.calls).toHaveLength(0);
+
+    again.trust.requests.set("req-1", "approved");
+    await settle(again);
+    expect(again.runner.calls.map((c) => [c.reason, c.renewCertificate, c.pendingRequestId])).toEqual([["retry", true, "req-1"]]);
+    s = await statusOf(again, id);
+    expect(s).toMatchObject({ lastResult: "ok", certificate: { serialHex: "0001" }, consecutiveFailures: 0 });
+    expect(s.pendingRequestId).toBeUndefined();
+    expect(s.pendingRequestSince).toBeUndefined();
+    expect(s.pushRequestedAt).toBeUndefined(); // alice's push now is served
+    expect(created).toEqual(["req-1"]);
+    expect([...again.trust.requests]).toEqual([["req-1", "delivered"]]);
+    const audit = (await again.audit.read()).filter((e) => e.event === "PushCompleted");
+    expect(audit.map((e) => [e.actor, e.outcome, e.requestId])).toEqual([
+      ["push-scheduler", "BadNothingToDo", "req-1"],
+      ["push-scheduler", "Good", undefined],
+      ["alice", "BadNothingToDo", "req-1"],
+      ["alice", "Good", "req-1"],
+    ]);
+  });
+
+  it("a rejected request: the cycle reports it, it is cleared and counted as a failure; the retry makes a new request", async () => {
+    const ctx = await build({ random: () => 1 - 1e-12 });
+    approvalScript(ctx);
+    const id = await device(ctx, 1);
+    await settle(ctx);
+    ctx.trust.requests.set("req-1", "rejected");
+    ctx.clock.advance(1000);
+    await settle(ctx);
+    expect(ctx.runner.calls.at(-1)).toMatchObject({ renewCertificate: true, pendingRequestId: "req-1" });
+    const s = await statusOf(ctx, id);
+    expect(s).toMatchObject({ lastResult: "failed", consecutiveFailures: 1, lastError: { step: "sign", statusCode: "BadRequestNotAllowed" } });
+    expect(s.pendingRequestId).toBeUndefined();
+    expect(Date.parse(s.nextAttemptAt!) - ctx.clock.now().getTime()).toBe(30_000);
+    ctx.clock.advance(30_000);
+    await settle(ctx);
+    expect(ctx.runner.calls.at(-1)).toMatchObject({ reason: "retry", renewCertificate: true });
+    expect(ctx.runner.calls.at(-1)!.pendingRequestId).toBeUndefined();
+    expect(await statusOf(ctx, id)).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: "req-2", consecutiveFailures: 0 });
+  });
+
+  it("a device that is down after the approval keeps the request (backoff as usual) and gets it when back", async () => {
+    const ctx = await build({ random: () => 1 - 1e-12 });
+    const { created } = approvalScript(ctx);
+    const script = ctx.runner.script;
+    const id = await device(ctx, 1);
+    await settle(ctx);
+    ctx.trust.requests.set("req-1", "approved");
+    ctx.runner.script = () => ({ ok: false, steps: [{ step: "connect", ms: 1, statusCode: "BadCommunicationError" }], error: { step: "connect", statusCode: "BadCommunicationError", message: "ECONNREFUSED" } });
+    ctx.clock.advance(1000);
+    await settle(ctx);
+    let s = await statusOf(ctx, id);
+    expect(s).toMatchObject({ lastResult: "failed", consecutiveFailures: 1, pendingRequestId: "req-1" });
+    expect(s.nextAttemptAt).toBeDefined();
+    ctx.runner.script = script;
+    ctx.clock.advance(10_000);
+    await settle(ctx);
+    expect(ctx.runner.calls).toHaveLength(2); // backoff
+    ctx.clock.advance(20_000);
+    await settle(ctx);
+    expect(ctx.runner.calls.at(-1)).toMatchObject({ reason: "retry", pendingRequestId: "req-1" });
+    s = await statusOf(ctx, id);
+    expect(s).toMatchObject({ lastResult: "ok", certificate: { serialHex: "0001" } });
+    expect(s.pendingRequestId).toBeUndefined();
+    expect(created).toEqual(["req-1"]);
+  });
+
+  it("without a request lookup, a waiting device gets one cycle per approval poll, always with the same request", async () => {
+    const ctx = await build({ withoutRequestLookup: true, approvalPollMs: 60_000 });
+    const { created } = approvalScript(ctx);
+    await device(ctx, 1);
+    await settle(ctx);
+    ctx.clock.advance(59_000);
+    await settle(ctx);
+    expect(ctx.runner.calls).toHaveLength(1);
+    ctx.clock.advance(1000);
+    await settle(ctx);
+    expect(ctx.runner.calls.map((c) => c.pendingRequestId)).toEqual([undefined, "req-1"]);
+    ctx.trust.requests.set("req-1", "approved");
+    ctx.clock.advance(60_000);
+    await settle(ctx);
+    expect(ctx.runner.calls.map((c) => c.pendingRequestId)).toEqual([undefined, "req-1", "req-1"]);
+    expect(created).toEqual(["req-1"]);
   });
 });
