@@ -68,6 +68,7 @@ import {
   makeRoles,
 } from "node-opcua";
 import { installPushCertificateManagementOnServer } from "node-opcua-server-configuration";
+import { bindWorkingTrustList } from "./trust-list-file.mjs";
 
 const DEMO_DEFAULT_PASSWORD = "demo-secadmin-password";
 
@@ -192,6 +193,17 @@ function installTrust(dir, pkiDir) {
   return copied;
 }
 
+/** The first DER element of a buffer (a certificate chain is its certificates back to back). */
+function firstDerElement(buf) {
+  if (buf.length < 2) return buf;
+  const first = buf[1];
+  if (first < 0x80) return buf.subarray(0, 2 + first);
+  const n = first & 0x7f;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + buf[2 + i];
+  return buf.subarray(0, 2 + n + len);
+}
+
 /** The CN of a certificate (DER), as node-opcua 2.157 names an X509 user. */
 function commonNameOf(der) {
   const cn = new crypto.X509Certificate(der).subject.split("\n").find((l) => l.startsWith("CN="));
@@ -244,6 +256,22 @@ async function main() {
     rootFolder: serverPki,
     automaticallyAcceptUnknownCertificate: !o.strict,
   });
+  // One line per refused certificate (a client's channel, a pushed certificate), with the reason.
+  const verifyCertificate = serverCertificateManager.verifyCertificate.bind(serverCertificateManager);
+  serverCertificateManager.verifyCertificate = async (certificate, options) => {
+    const status = await verifyCertificate(certificate, options);
+    if (status !== "Good" && !(status === "BadCertificateUntrusted" && !o.strict)) {
+      let who = "";
+      try {
+        const first = new crypto.X509Certificate(firstDerElement(Buffer.from(certificate)));
+        who = `${first.subject.split("\n").find((l) => l.startsWith("CN=")) ?? "no CN"} sha1 ${first.fingerprint.replace(/:/g, "").toLowerCase()}`;
+      } catch {
+        who = "an unparsable certificate";
+      }
+      log(`certificate refused: ${who}: ${status}`);
+    }
+    return status;
+  };
   const userCertificateManager = new OPCUACertificateManager({
     rootFolder: userPki,
     automaticallyAcceptUnknownCertificate: false,
@@ -279,6 +307,12 @@ async function main() {
   await installPushCertificateManagementOnServer(server);
 
   const serverConfiguration = server.engine.addressSpace.rootFolder.objects.server.getChildByName("ServerConfiguration");
+  // 2.157's TrustList CloseAndUpdate/RemoveCertificate change nothing: a real 1.05 device applies
+  // a written trust list, so bind a working one (trust-list-file.mjs) on every group's TrustList.
+  for (const group of serverConfiguration?.certificateGroups?.getComponents() ?? []) {
+    const trustList = group.getComponentByName?.("TrustList");
+    if (trustList?.$$certificateManager) bindWorkingTrustList(trustList, { log, name: `${group.browseName.name}.TrustList` });
+  }
   const pushManager = serverConfiguration?.$pushCertificateManager;
   if (pushManager) {
     pushManager.on("CertificateChanged", () => log("ApplyChanges: certificate changed; channels are closed and endpoints resumed"));
