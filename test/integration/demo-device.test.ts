@@ -139,23 +139,25 @@ describe("demo device (default mode: accepts unknown client certificates)", () =
     expect(message).not.toMatch(/BadIdentityTokenRejected/);
   });
 
-  it("TrustList: Open(6)/Write/CloseAndUpdate answers Good but changes nothing (2.157); AddCertificate works", async () => {
+  it("TrustList: Open(6)/Write/CloseAndUpdate replaces the list (ApplyChangesRequired=true); AddCertificate works", async () => {
     const dir = tempDir("demo-device-tl-");
     const extra = Buffer.from(new x509.X509Certificate(fs.readFileSync(opensslSelfSigned(dir, "extra-ca", { ca: true }).cert, "utf8")).rawData);
+    const added = Buffer.from(new x509.X509Certificate(fs.readFileSync(opensslSelfSigned(dir, "added-ca", { ca: true }).cert, "utf8")).rawData);
     const before = await readTrustListViaSession(admin.session, DEFAULT_APPLICATION_TRUST_LIST);
-    const has = (list: Buffer[]) => list.some((c) => c.equals(extra));
+    const has = (list: Buffer[], c: Buffer) => list.some((x) => x.equals(c));
     const written = await writeTrustListViaSession(admin.session, DEFAULT_APPLICATION_TRUST_LIST, {
       ...before.content,
       trustedCertificates: [...before.content.trustedCertificates, extra],
     });
-    expect(typeof written.applyChangesRequired).toBe("boolean");
+    expect(written.applyChangesRequired).toBe(true);
     const afterWrite = await readTrustListViaSession(admin.session, DEFAULT_APPLICATION_TRUST_LIST);
-    expect(has(afterWrite.content.trustedCertificates)).toBe(false);
-    expect(afterWrite.content.trustedCertificates.length).toBe(before.content.trustedCertificates.length);
+    expect(has(afterWrite.content.trustedCertificates, extra)).toBe(true);
+    expect(afterWrite.content.trustedCertificates.length).toBe(before.content.trustedCertificates.length + 1);
 
-    await addTrustListCertificateViaSession(admin.session, DEFAULT_APPLICATION_TRUST_LIST, extra, true);
+    await addTrustListCertificateViaSession(admin.session, DEFAULT_APPLICATION_TRUST_LIST, added, true);
     const afterAdd = await readTrustListViaSession(admin.session, DEFAULT_APPLICATION_TRUST_LIST);
-    expect(has(afterAdd.content.trustedCertificates)).toBe(true);
+    expect(has(afterAdd.content.trustedCertificates, added)).toBe(true);
+    expect(has(afterAdd.content.trustedCertificates, extra)).toBe(true);
   });
 
   it("UpdateCertificate + ApplyChanges: new channels and GetEndpoints present the pushed certificate", async () => {

@@ -130,25 +130,26 @@ describe("push cycle against the demo device", () => {
     const before = await announcedCertificate(device.endpointUrl);
     const result = await cycle.run(request());
 
-    // node-opcua-server-configuration 2.157 cannot take CRLs (CloseAndUpdate changes nothing,
-    // AddCertificate carries none): the cycle renews and reports exactly that.
-    expect(result.error).toEqual({ step: "verifyTrustList", statusCode: "BadNotSupported", message: expect.stringContaining("CRL") });
-    expect(result.ok).toBe(false);
+    // The device applies the written trust list (CA certificates and CRLs) and answers
+    // ApplyChangesRequired=true, like a 1.05 device: the read-back follows ApplyChanges and the reconnect.
+    expect(result.error).toBeUndefined();
+    expect(result.ok).toBe(true);
     expect(result.steps.map((s) => s.step)).toEqual([
       "connect",
       "readConfiguration",
       "pushTrustList",
-      "verifyTrustList",
       "createSigningRequest",
       "sign",
       "updateCertificate",
       "applyChanges",
       "verifyCertificate",
+      "verifyTrustList",
     ]);
     for (const s of result.steps) expect(s.ms).toBeGreaterThanOrEqual(0);
+    expect(result.steps.every((s) => s.statusCode === undefined)).toBe(true);
     expect(result.certificate).toBeDefined();
     expect(result.signedButUnconfirmedSerialHex).toBeUndefined();
-    expect(result.trustList).toBeUndefined();
+    expect(result.trustList).toEqual({ group: "DefaultApplicationGroup", lastUpdateTime: t.gds.certificates.trustList("DefaultApplicationGroup").lastUpdateTime.toISOString() });
 
     // What the device announces now: the certificate the GDS signed, issued by the GDS CA.
     const served = await announcedCertificate(device.endpointUrl);
@@ -172,6 +173,9 @@ describe("push cycle against the demo device", () => {
       const gdsOwn = pemToDer(path.join(t.config.dataDir, "server-pki", "own", "certs", "certificate.pem"));
       expect(trusted).toContain(sha1(gdsOwn));
       expect(list.issuerCertificates.map(sha1)).toContain(sha1(snapshot.issuerCertificates[0]!));
+      // The device confirms holding the GDS CRL(s), in the lists the GDS keeps them in.
+      expect(list.trustedCrls.map(sha1).sort()).toEqual(snapshot.trustedCrls.map(sha1).sort());
+      expect(list.issuerCrls.map(sha1)).toEqual(expect.arrayContaining(snapshot.issuerCrls.map(sha1)));
     } finally {
       await s.close();
     }
@@ -186,7 +190,21 @@ describe("push cycle against the demo device", () => {
   it("renews again over the GDS-issued certificate (no trust on first use any more): a new serial", async () => {
     const first = certificateInfo(await announcedCertificate(device.endpointUrl));
     const result = await cycle.run(request({ reason: "renewal" }));
-    expect(result.error?.step).toBe("verifyTrustList"); // the CRL again, nothing else
+    expect(result.error).toBeUndefined();
+    expect(result.ok).toBe(true);
+    // The device already holds the GDS trust list: nothing to write, the read-back confirms it at once.
+    expect(result.steps.map((s) => s.step)).toEqual([
+      "connect",
+      "readConfiguration",
+      "pushTrustList",
+      "verifyTrustList",
+      "createSigningRequest",
+      "sign",
+      "updateCertificate",
+      "applyChanges",
+      "verifyCertificate",
+    ]);
+    expect(result.trustList).toMatchObject({ group: "DefaultApplicationGroup" });
     expect(result.certificate).toBeDefined();
     expect(result.certificate!.serialHex).not.toBe(first.serialHex);
     const served = certificateInfo(await announcedCertificate(device.endpointUrl));
@@ -284,6 +302,8 @@ describe("push cycle: manual approval and a silent device", () => {
     await t.gds.certificates.approve(first.pendingRequestId!, "ra-admin");
     const third = await cycle.run(request({ pendingRequestId: first.pendingRequestId, reason: "retry" }));
     expect(third.error?.step ?? "none").not.toMatch(/sign|updateCertificate|applyChanges|verifyCertificate/);
+    // The demo device applies written trust lists (CRLs included): nothing fails at all.
+    expect(third.ok).toBe(true);
     expect(third.certificate).toBeDefined();
     expect(third.pendingRequestId).toBeUndefined();
     const served = certificateInfo(await announcedCertificate(device.endpointUrl));
