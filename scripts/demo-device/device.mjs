@@ -41,8 +41,22 @@
  * - CreateSigningRequest with RegeneratePrivateKey=true needs a nonce of >= 32 bytes
  *   (else BadInvalidArgument); an empty SubjectName reuses the current certificate's subject; the
  *   CSR carries the device's ApplicationUri.
- * - TrustList Open(0x06)/Write/CloseAndUpdate answers Good but changes nothing (verified: the
- *   list read back is unchanged); only AddCertificate/RemoveCertificate change the trust list.
+ * - TrustList (every group's, e.g. DefaultApplicationGroup ns0 i=12642): 2.157's own
+ *   CloseAndUpdate answers Good and changes nothing, and its RemoveCertificate removes nothing; this
+ *   script binds a working TrustList file instead (trust-list-file.mjs), like a 1.05 device:
+ *   Open(0x06)/Write/CloseAndUpdate REPLACES the lists named by SpecifiedLists in pki/trusted/certs,
+ *   trusted/crl, issuers/certs, issuers/crl, re-indexes the certificate manager at once (new
+ *   channels are judged by the new lists: a client a written CRL revokes is refused), and answers
+ *   ApplyChangesRequired=true (ApplyChanges then closes every channel 2 s later, as below). Open(1)
+ *   / OpenWithMasks + Read show what is written. Bytes that are no TrustListDataType:
+ *   BadDecodingError; an entry that is no DER certificate/CRL: BadCertificateInvalid (nothing
+ *   changes, the handle is closed). A list without the caller's own certificate is applied too.
+ *   One writer at a time (BadInvalidState). RemoveCertificate(thumbprint) removes the certificate
+ *   (and a CA's CRLs); unknown thumbprint: BadInvalidArgument. AddCertificate is 2.157's (takes a
+ *   certificate or chain, no CRLs). Asserted by test/integration/demo-device-trustlist.test.ts.
+ * - A refused certificate (a client's channel) is logged with its CN, SHA-1 and the reason, e.g.
+ *   `certificate refused: CN=… sha1 …: BadCertificateRevoked`; the client itself only sees its
+ *   socket closed.
  * - UpdateCertificate checks the key and the validity dates, answers ApplyChangesRequired=true and
  *   changes nothing until ApplyChanges. IssuerCertificates are not kept: the device then serves its
  *   leaf only, so a 2.186 client without the CA in its PKI gets BadCertificateChainIncomplete.

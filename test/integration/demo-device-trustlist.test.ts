@@ -170,6 +170,18 @@ describe("demo device TrustList: Open(0x06)/Write/CloseAndUpdate like a 1.05 dev
     });
   }, 60_000);
 
+  it("a list without the caller's own certificate is still applied; the session goes on", async () => {
+    await withAdmin(async (s) => {
+      const own = Buffer.from(s.client.getCertificate());
+      const before = (await readTrustListViaSession(s.session, TRUST_LIST)).content;
+      // Accept mode put this test client's certificate into trusted/certs on its first channel.
+      expect(before.trustedCertificates.some((c) => c.equals(own))).toBe(true);
+      const without = { ...before, trustedCertificates: before.trustedCertificates.filter((c) => !c.equals(own)) };
+      expect(await writeTrustListViaSession(s.session, TRUST_LIST, without)).toEqual({ applyChangesRequired: true });
+      expectSameLists((await readTrustListViaSession(s.session, TRUST_LIST)).content, without);
+    });
+  }, 60_000);
+
   it("a CRL revoking a client certificate, written and applied: that client is refused on a new channel", async () => {
     // The GDS-issued client is accepted while the device holds the GDS CA and a CRL without it.
     await withAdmin(async (s) => {
