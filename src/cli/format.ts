@@ -238,11 +238,13 @@ function pushIdentity(t: Json): string {
 
 function pushResult(s: Json): string {
   if (s.running === true) return "running";
+  // GDS_AUTO_APPROVE=false: the device's signing request waits for a RegistrationAuthorityAdmin.
+  if (s.lastResult === "waitingForApproval") return `waiting for approval (request ${text(s.pendingRequestId)})`;
   if (s.lastResult === "failed") {
     const e = (s.lastError ?? {}) as Json;
     return `failed (${text(e.step)}: ${text(e.statusCode)})`;
   }
-  if (s.lastResult === "ok") return "ok";
+  if (s.lastResult === "ok") return s.pendingRequestId ? `ok, certificate waiting for approval (request ${text(s.pendingRequestId)})` : "ok";
   return s.pushRequestedAt ? "requested" : "never pushed";
 }
 
@@ -288,6 +290,9 @@ export function formatPushStatus(t: Json): string {
     ["failures", text(s.consecutiveFailures ?? 0)],
   ];
   if (s.nextAttemptAt) lines.push(["next retry", text(s.nextAttemptAt)]);
+  if (s.pendingRequestId) {
+    lines.push(["waiting for approval", `signing request ${text(s.pendingRequestId)} since ${text(s.pendingRequestSince)}: approve it (gds requests approve ${text(s.pendingRequestId)}) and the next cycle delivers its certificate`]);
+  }
   if (s.pushRequestedAt) lines.push(["push requested", `${text(s.pushRequestedAt)} by ${text(s.pushRequestedBy)}`]);
   if (s.lastError) lines.push(["last error", `${text(e.step)}: ${text(e.statusCode)}: ${text(e.message)} (${text(e.at)})`]);
   if (s.unconfirmedSerialHex) lines.push(["unconfirmed", `serial ${text(s.unconfirmedSerialHex)} was signed but the device was not seen using it`]);

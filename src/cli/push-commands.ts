@@ -55,6 +55,10 @@ export async function runPushCommand(cmd: PushCommand, call: AdminCall, opts: { 
         throw new CliError(`the push to ${cmd.applicationId} has not ended after ${Math.round(cmd.timeoutMs / 1000)} s; see gds push status ${cmd.applicationId}`, ExitCode.Failure);
       }
       const s = (status.status ?? {}) as Json;
+      if (s.lastResult === "waitingForApproval") {
+        const id = String(s.pendingRequestId ?? "?");
+        throw new CliError(`push to ${cmd.applicationId} is waiting for approval of signing request ${id}: approve it (gds requests approve ${id}) and the GDS delivers its certificate with the next cycle, without a new request`, ExitCode.Failure);
+      }
       if (s.lastResult !== "ok") {
         const e = (s.lastError ?? {}) as Json;
         const failure = `step ${String(e.step ?? "?")}: ${String(e.statusCode ?? "Bad")}: ${String(e.message ?? "")}`;

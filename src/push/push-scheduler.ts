@@ -103,7 +103,7 @@ export function dueWork(
   if (!changedSinceAttempt && inBackoff) return undefined;
   if (!renew && !trustListStale) return undefined;
   const failing = (status?.consecutiveFailures ?? 0) > 0;
-  const reason: PushCycleRequest["reason"] = changedSinceAttempt ? "trustListChanged" : failing ? "retry" : noCertificate ? "firstPush" : renew ? "renewal" : "trustListChanged";
+  const reason: PushCycleRequest["reason"] = changedSinceAttempt ? "trustListChanged" : failing ? "retry" : !renew ? "trustListChanged" : noCertificate ? "firstPush" : "renewal";
   const { pendingRequestId: _pending, ...trustListOnly } = base;
   return { ...(renew ? base : trustListOnly), reason, pushTrustList: true, renewCertificate: renew, actor: PUSH_SCHEDULER_ACTOR };
 }

@@ -365,7 +365,8 @@ export class PushTargetService {
         delete next.nextAttemptAt;
         delete next.lastError;
       } else if (result.ok) {
-        next.lastResult = "ok";
+        // A trust-list-only cycle while the certificate still waits for approval: still waiting.
+        next.lastResult = next.pendingRequestId ? "waitingForApproval" : "ok";
         next.lastSuccess = now.toISOString();
         next.consecutiveFailures = 0;
         delete next.nextAttemptAt;

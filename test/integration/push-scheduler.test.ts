@@ -16,6 +16,7 @@ import { DataType, MessageSecurityMode, NodeId, OPCUAClient, Variant } from "nod
 import { ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../../src/admin/admin-model.js";
 import { readAuditLogFile } from "../../src/audit/file-audit-log.js";
 import { certificateInfo, verifyIssuedBy } from "../../src/ca/certificate-info.js";
+import { formatPushStatus } from "../../src/cli/format.js";
 import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
 import { expectStatus, issueNewKeyPair, revokeCertificate } from "./helpers/certificate-client.js";
 import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
@@ -316,6 +317,88 @@ describe("push state survives a GDS restart", () => {
       // after it: the admin's request, served (the 2.157 device cannot take the CRL)
       expect(entries.at(-1)).toMatchObject({ actor: "admin", outcome: "BadNotSupported", serialHex: done.status.certificate!.serialHex });
     } finally {
+      await t.stop();
+      await device.stop();
+    }
+  }, 240_000);
+});
+
+describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
+  it("the device waits for approval with ONE request over several cycles; once approved it gets that request's certificate, no new request", async () => {
+    const t = await startTestGds({ autoApprove: false, pushIntervalMs: 5_000, pushTimeoutMs: 10_000 });
+    const device = await startDemoDevice();
+    const admin = await connect(t.endpointUrl);
+    try {
+      const adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
+      const str = (value: string) => new Variant({ dataType: DataType.String, value });
+      const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
+      const adminCall = async (method: number, inputs: Variant[]) => {
+        const r = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
+        if (r.statusCode.isNotGood()) throw new Error(`admin method ${method}: ${r.statusCode.name} ${r.text ?? ""}`);
+        return r.outputs;
+      };
+      const appId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
+      const guid = String(appId.value).toLowerCase();
+      const status = async (): Promise<PushStatusJson & { status: { pendingRequestId?: string; pendingRequestSince?: string } }> =>
+        JSON.parse((await adminCall(1130, [str(appId.toString())]))[0].value as string)[0];
+      /** ListRequests (what `gds requests list` shows) for this application. */
+      const requestsOfDevice = async (state = ""): Promise<{ requestId: string; applicationId: string; state: string; requestedBy?: string }[]> =>
+        (JSON.parse((await adminCall(1070, [str(state)]))[0].value as string) as { requestId: string; applicationId: string; state: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
+      const before = await announcedCertificate(device.endpointUrl);
+
+      await adminCall(1100, [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(device.password), bool(false), bool(true)]);
+      let seen: unknown;
+      const waiting = await until("waiting for approval", async () => {
+        const v = await status();
+        seen = v.status;
+        return !v.status.running && v.status.lastResult === ("waitingForApproval" as string) ? v : undefined;
+      }, 90_000).catch((err: Error) => {
+        throw new Error(`${err.message}; last status ${JSON.stringify(seen)}`);
+      });
+      const requestId = waiting.status.pendingRequestId!;
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/i);
+      expect(waiting.status.consecutiveFailures).toBe(0);
+      expect(waiting.status.lastError).toBeUndefined();
+      expect(waiting.status.nextAttemptAt).toBeUndefined();
+      const shown = formatPushStatus(waiting as unknown as Record<string, unknown>);
+      expect(shown).toContain(`waiting for approval (request ${requestId})`);
+      expect(shown).toContain(`gds requests approve ${requestId}`);
+
+      // several intervals (5 s) and an admin's push now later: still that one request
+      await new Promise((r) => setTimeout(r, 12_000));
+      const asked = JSON.parse((await adminCall(1120, [str(appId.toString()), bool(true)]))[0].value as string) as PushStatusJson & { status: { pendingRequestId?: string } };
+      expect(asked.status).toMatchObject({ lastResult: "waitingForApproval", lastReason: "admin", pendingRequestId: requestId, consecutiveFailures: 0 });
+      expect(asked.status.steps!.map((s) => s.step)).not.toContain("createSigningRequest"); // FinishRequest only
+      expect(asked.status.steps!.map((s) => [s.step, s.statusCode]).at(-1)).toEqual(["sign", "BadNothingToDo"]);
+      await new Promise((r) => setTimeout(r, 6_000));
+      const pending = await requestsOfDevice("pending");
+      expect(pending).toHaveLength(1);
+      expect(pending[0].requestId.toLowerCase()).toContain(requestId.toLowerCase());
+      expect(await requestsOfDevice()).toHaveLength(1);
+      expect((await announcedCertificate(device.endpointUrl)).equals(before)).toBe(true);
+      expect((await status()).status).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: requestId, pendingRequestSince: waiting.status.pendingRequestSince });
+
+      // approved (ApproveRequest, as `gds requests approve` does): the next look delivers that request's certificate
+      const approvedAt = Date.now();
+      await adminCall(1080, [str(requestId)]);
+      const done = await until("the certificate after the approval", async () => {
+        const v = await status();
+        return !v.status.running && v.status.certificate ? v : undefined;
+      }, 60_000);
+      expect(Date.parse(done.status.certificate!.confirmedAt) - approvedAt).toBeLessThan(30_000);
+      expect(done.status.pendingRequestId).toBeUndefined();
+      expect(done.status.pushRequestedAt).toBeUndefined(); // the admin's push now is served too
+      const all = await requestsOfDevice();
+      expect(all.map((r) => r.state)).toEqual(["delivered"]);
+      expect(all[0].requestId.toLowerCase()).toContain(requestId.toLowerCase());
+      const served = await announcedCertificate(device.endpointUrl);
+      expect(certificateInfo(served).serialHex).toBe(done.status.certificate!.serialHex);
+      expect(await verifyIssuedBy(served, t.gds.certificates.trustList("DefaultApplicationGroup").trustedCertificates[0]!)).toBe(true);
+      const entries = (await readAuditLogFile(path.join(t.config.dataDir, "audit.log"))).entries.filter((e) => e.event === "PushCompleted");
+      expect(entries.filter((e) => e.outcome === "BadNothingToDo").length).toBeGreaterThanOrEqual(2);
+      for (const e of entries.filter((x) => x.outcome === "BadNothingToDo")) expect(e.requestId).toBe(requestId);
+    } finally {
+      await admin.close();
       await t.stop();
       await device.stop();
     }

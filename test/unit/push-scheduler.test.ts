@@ -534,7 +534,7 @@ describe("PushScheduler: manual approval (GDS_AUTO_APPROVE=false)", () => {
     ctx.trust.change(ctx.clock.now());
     await settle(ctx);
     expect(ctx.runner.calls.slice(1).map((c) => [c.reason, c.renewCertificate, c.pendingRequestId])).toEqual([["trustListChanged", false, undefined]]);
-    expect(await statusOf(ctx, id)).toMatchObject({ lastResult: "ok", pendingRequestId: "req-1", pendingRequestSince: new Date(T0).toISOString() });
+    expect(await statusOf(ctx, id)).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: "req-1", pendingRequestSince: new Date(T0).toISOString() });
 
     // push now: one cycle with the pending request, answered "waiting", then nothing more
     ctx.clock.advance(1000);
