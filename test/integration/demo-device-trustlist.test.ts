@@ -214,6 +214,13 @@ describe("demo device TrustList: Open(0x06)/Write/CloseAndUpdate like a 1.05 dev
     expect(trusted.some((d) => d.equals(issuedCertificate))).toBe(false);
     // Everyone else still gets in.
     expect(await tryConnect(adminSession)).toBe("connected");
+
+    // The written list is the device's state (its PKI folders): after a restart it still holds it.
+    await device.restart();
+    expect(device.output()).not.toContain("BadCertificateRevoked");
+    expect(await tryConnect(() => connectWithCertificate(device.endpointUrl, identity))).not.toBe("connected");
+    expect(device.output()).toMatch(new RegExp(`certificate refused: [^\n]* sha1 ${sha1(issuedCertificate)}: BadCertificateRevoked`));
+    await withAdmin(async (s) => expect(sorted((await readTrustListViaSession(s.session, TRUST_LIST)).content.trustedCrls)).toEqual([sha1(crlAfter)]));
   }, 120_000);
 
   it("bytes that are not a TrustListDataType: BadDecodingError, nothing changes, the device still serves and takes the next write", async () => {
