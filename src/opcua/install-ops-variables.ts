@@ -1,10 +1,12 @@
-import { DataType, NodeId, NodeIdType, StatusCodes, Variant, type AddressSpace, type UAVariable } from "node-opcua";
+import { DataType, NodeId, NodeIdType, PermissionType, StatusCodes, Variant, type AddressSpace, type UAVariable } from "node-opcua";
 import { ADMIN_NAMESPACE_URI, ADMIN_VARIABLES, type AdminVariable } from "../admin/admin-model.js";
 import type { Logger } from "../log.js";
 import type { GdsFigures } from "../ops/gds-figures.js";
 
 export interface OpsVariablesOptions {
   addressSpace: AddressSpace;
+  /** NodeIds of the roles that may read the figures (everyone else may only browse them). */
+  readerRoles: NodeId[];
   /** The figures now (computed at most once per event-loop turn, see FigureSource). */
   figures: () => GdsFigures;
   startedAt: Date;
@@ -25,6 +27,9 @@ function valueGetters(opts: OpsVariablesOptions): Record<string, () => number | 
   };
 }
 
+const ANONYMOUS_ROLE = new NodeId(NodeIdType.NUMERIC, 15644, 0);
+const AUTHENTICATED_USER_ROLE = new NodeId(NodeIdType.NUMERIC, 15656, 0);
+
 const DATA_TYPES: Record<AdminVariable["dataType"], DataType> = { UInt32: DataType.UInt32, DateTime: DataType.DateTime };
 
 /**
@@ -42,6 +47,15 @@ export function installOpsVariables(opts: OpsVariablesOptions): void {
     const node = addressSpace.findNode(new NodeId(NodeIdType.NUMERIC, v.id, ns)) as UAVariable | null;
     if (!node) throw new Error(`admin nodeset lacks variable ${v.name}`);
     const dataType = DATA_TYPES[v.dataType];
+    // Least privilege: the figures tell how many devices fail and how many requests wait, which is
+    // operational detail: the admin roles and Observer (the read-only role) may read them, anyone
+    // else only sees the nodes (node-opcua answers BadUserAccessDenied).
+    const browse = PermissionType.Browse | PermissionType.ReadRolePermissions;
+    node.setRolePermissions([
+      { roleId: ANONYMOUS_ROLE, permissions: browse },
+      { roleId: AUTHENTICATED_USER_ROLE, permissions: browse },
+      ...opts.readerRoles.map((roleId) => ({ roleId, permissions: browse | PermissionType.Read })),
+    ]);
     node.bindVariable(
       {
         get: () => {

@@ -30,7 +30,7 @@ export function statusAdminExtension(opts: StatusAdminOptions): AdminExtension {
       renewBeforeMs: opts.renewBeforeMs,
       push: opts.push,
     });
-    installOpsVariables({ addressSpace: ctx.addressSpace, figures: () => source.figures(), startedAt: opts.startedAt, log: ctx.log });
+    installOpsVariables({ addressSpace: ctx.addressSpace, readerRoles: ctx.access.roleNodeIds([...READ_ROLES, "Observer"]), figures: () => source.figures(), startedAt: opts.startedAt, log: ctx.log });
     return {
       GetStatus: async (_args, call) => {
         ctx.access.requireAnyRole(call, READ_ROLES);

@@ -274,6 +274,26 @@ describe("GET /metrics, GET /healthz and the admin figures", () => {
     });
   });
 
+  it("the figure variables are readable by the admin roles and Observer only", async () => {
+    const nodesToRead = ADMIN_VARIABLES.map((v) => ({ nodeId: new NodeId(NodeId.NodeIdType.NUMERIC, v.id, adminNs), attributeId: AttributeIds.Value }));
+    await t.gds.users.add("watcher", ["Observer"], "watcher-password-1");
+    await t.gds.users.add("plain", ["Operator"], "plain-password-1");
+    const anonymous = await connect(t.endpointUrl, { user: null });
+    const plain = await connect(t.endpointUrl, { user: { userName: "plain", password: "plain-password-1" } });
+    const observer = await connect(t.endpointUrl, { user: { userName: "watcher", password: "watcher-password-1" } });
+    try {
+      for (const s of [anonymous, plain]) {
+        const values = await s.session.read(nodesToRead);
+        expect(values.map((dv) => dv.statusCode.name)).toEqual(ADMIN_VARIABLES.map(() => "BadUserAccessDenied"));
+      }
+      const seen = await observer.session.read(nodesToRead);
+      expect(seen.map((dv) => dv.statusCode.name)).toEqual(ADMIN_VARIABLES.map(() => "Good"));
+      expect(seen[0].value.value).toBeGreaterThanOrEqual(3);
+    } finally {
+      await Promise.all([anonymous.close(), plain.close(), observer.close()]);
+    }
+  });
+
   it("GetStatus needs an administrative role", async () => {
     const anonymous = await connect(t.endpointUrl, { user: null });
     try {
