@@ -1,14 +1,13 @@
 /**
  * The push scheduler of a real GDS against the real demo device (scripts/demo-device: node-opcua
- * 2.157 with push certificate management, a child process), through the admin methods.
- * Short lifetimes (GDS_CERT_LIFETIME=120s, GDS_RENEW_BEFORE=90s, GDS_PUSH_INTERVAL=5s): the GDS
- * renews the device every ~30 s on its own.
- *
- * What the 2.157 device can do: it takes certificates and the GDS CA, but no CRLs (CloseAndUpdate
- * changes nothing, AddCertificate carries none), so every cycle ends with verifyTrustList
- * BadNotSupported after the certificate step (see push-cycle.test.ts); the tests assert exactly that.
+ * 2.157 with push certificate management and a working TrustList Write/CloseAndUpdate, a child
+ * process), through the admin methods. Short lifetimes (GDS_CERT_LIFETIME=120s,
+ * GDS_RENEW_BEFORE=90s, GDS_PUSH_INTERVAL=5s): the GDS renews the device every ~30 s on its own.
+ * What the device holds is read from the device itself (GetEndpoints; its TrustList read as
+ * SecurityAdmin with readTrustListViaSession), not from the GDS's status.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import * as x509 from "@peculiar/x509";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -27,6 +26,17 @@ const DEVICE_TRUST_LIST = new NodeId(NodeId.NodeIdType.NUMERIC, 12642, 0);
 const PKI_NAME = "push-scheduler-it";
 const sha1 = (der: Buffer) => crypto.createHash("sha1").update(der).digest("hex");
 
+/** A CRL's CRLNumber extension (2.5.29.20, a DER INTEGER) and its revoked serials (hex, no leading zeros). */
+function crlFacts(der: Buffer): { crlNumber: number; revoked: string[] } {
+  const crl = new x509.X509Crl(new Uint8Array(der));
+  const ext = crl.extensions.find((e) => e.type === "2.5.29.20");
+  if (!ext) throw new Error("the CRL has no CRLNumber");
+  const v = Buffer.from(ext.value);
+  if (v[0] !== 0x02) throw new Error("CRLNumber is not an INTEGER");
+  const crlNumber = parseInt(v.subarray(2, 2 + v[1]!).toString("hex"), 16);
+  return { crlNumber, revoked: crl.entries.map((e) => e.serialNumber.toLowerCase().replace(/^(00)+(?=..)/, "")) };
+}
+
 interface PushStatusJson {
   applicationId: string;
   endpointUrl: string;
@@ -36,10 +46,12 @@ interface PushStatusJson {
     lastAttempt?: string;
     lastReason?: string;
     lastSuccess?: string;
-    lastResult?: "ok" | "failed";
+    lastResult?: "ok" | "failed" | "waitingForApproval";
     lastError?: { step: string; statusCode: string; message: string; at: string };
     certificate?: { serialHex: string; notAfter: string; confirmedAt: string };
-    trustList?: { lastUpdateTime: string };
+    trustList?: { group: string; lastUpdateTime: string; pushedAt: string };
+    pendingRequestId?: string;
+    pendingRequestSince?: string;
     consecutiveFailures: number;
     nextAttemptAt?: string;
     pushRequestedAt?: string;
@@ -109,6 +121,17 @@ describe("push scheduler against the demo device", () => {
     fs.writeFileSync(path.join(pki, "issuers/crl", `gds-ca-${sha1(ca)}.crl`), snapshot.trustedCrls[0]!);
   };
 
+  /** The device's own DefaultApplicationGroup TrustList, read from the device as SecurityAdmin. */
+  const deviceTrustList = async () => {
+    trustGdsCaInTestClient();
+    const d = await connect(device.endpointUrl, { user: { userName: device.user, password: device.password }, pkiName: PKI_NAME });
+    try {
+      return (await readTrustListViaSession(d.session, DEVICE_TRUST_LIST)).content;
+    } finally {
+      await d.close();
+    }
+  };
+
   beforeAll(async () => {
     [t, device] = await Promise.all([
       startTestGds({ certLifetimeMs: 120_000, renewBeforeMs: 90_000, pushIntervalMs: 5_000, pushTimeoutMs: 10_000 }),
@@ -127,7 +150,7 @@ describe("push scheduler against the demo device", () => {
 
   let firstSerial = "";
 
-  it("a new push target gets its first push with no admin request: GDS-signed certificate, GDS CA trusted", async () => {
+  it("a new push target gets its first push with no admin request: GDS-signed certificate, GDS CA + CRL in the device's trust list", async () => {
     const before = await announcedCertificate(device.endpointUrl);
     const target = JSON.parse((await setTarget(device.password))[0].value as string);
     expect(target).toMatchObject({ applicationId: appId.toString(), endpointUrl: device.endpointUrl, securityPolicy: "Basic256Sha256", securityMode: "SignAndEncrypt", identity: { kind: "userName", userName: device.user } });
@@ -137,11 +160,14 @@ describe("push scheduler against the demo device", () => {
       const v = await status();
       return !v.status.running && v.status.certificate ? v : undefined;
     }, 90_000);
-    expect(s.status).toMatchObject({ lastReason: "firstPush", lastResult: "failed", lastError: { step: "verifyTrustList", statusCode: "BadNotSupported" }, consecutiveFailures: 1 });
-    expect(s.status.lastError!.message).toContain("CRL");
-    expect(s.status.steps!.map((x) => x.step)).toEqual(["connect", "readConfiguration", "pushTrustList", "verifyTrustList", "createSigningRequest", "sign", "updateCertificate", "applyChanges", "verifyCertificate"]);
-    expect(s.status.trustList).toBeUndefined(); // never confirmed: it lacks the CRL
-    expect(s.status.nextAttemptAt).toBeDefined();
+    const snapshot = t.gds.certificates.trustList("DefaultApplicationGroup");
+    expect(s.status).toMatchObject({ lastReason: "firstPush", lastResult: "ok", consecutiveFailures: 0, trustList: { group: "DefaultApplicationGroup", lastUpdateTime: snapshot.lastUpdateTime.toISOString() } });
+    expect(s.status.lastError).toBeUndefined();
+    expect(s.status.nextAttemptAt).toBeUndefined();
+    expect(s.status.lastSuccess).toBeDefined();
+    const steps = s.status.steps!.map((x) => x.step);
+    for (const step of ["connect", "readConfiguration", "pushTrustList", "verifyTrustList", "createSigningRequest", "sign", "updateCertificate", "applyChanges", "verifyCertificate"]) expect(steps).toContain(step);
+    expect(s.status.steps!.filter((x) => x.statusCode)).toEqual([]);
 
     const served = await announcedCertificate(device.endpointUrl);
     expect(served.equals(before)).toBe(false);
@@ -152,14 +178,11 @@ describe("push scheduler against the demo device", () => {
     expect(await verifyIssuedBy(served, gdsCa)).toBe(true);
     firstSerial = info.serialHex;
 
-    trustGdsCaInTestClient();
-    const d = await connect(device.endpointUrl, { user: { userName: device.user, password: device.password }, pkiName: PKI_NAME });
-    try {
-      const list = (await readTrustListViaSession(d.session, DEVICE_TRUST_LIST)).content;
-      expect(list.trustedCertificates.map(sha1)).toContain(sha1(gdsCa));
-    } finally {
-      await d.close();
-    }
+    // read from the device itself: the GDS CA and the group's current CRL
+    const list = await deviceTrustList();
+    expect(list.trustedCertificates.map(sha1)).toContain(sha1(gdsCa));
+    const current = t.gds.certificates.trustList("DefaultApplicationGroup").trustedCrls[0]!;
+    expect(list.trustedCrls.map(sha1)).toContain(sha1(current));
   }, 150_000);
 
   it("renews the certificate on its own before it expires: a new serial, audited as push-scheduler", async () => {
@@ -176,28 +199,44 @@ describe("push scheduler against the demo device", () => {
     expect([renewed, latest]).toContain(served);
     const entries = (await readAuditLogFile(path.join(t.config.dataDir, "audit.log"))).entries;
     const pushes = entries.filter((e) => e.event === "PushCompleted" && e.serialHex === renewed);
-    expect(pushes).toEqual([expect.objectContaining({ actor: "push-scheduler", outcome: "BadNotSupported", applicationId: String(appId.value).toLowerCase() })]);
+    expect(pushes).toEqual([expect.objectContaining({ actor: "push-scheduler", outcome: "Good", applicationId: String(appId.value).toLowerCase() })]);
     expect(entries.filter((e) => e.event === "PushCompleted" && e.actor !== "push-scheduler")).toEqual([]);
   }, 150_000);
 
-  it("a revocation elsewhere is pushed at once: the device is offered the new CRL (which the 2.157 device cannot store)", async () => {
+  it("a revocation elsewhere reaches the device within seconds: its trust list holds the new CRL (higher CRL number, the revoked serial listed)", async () => {
     const other = await registerOk(admin, sampleServer());
     const issued = await issueNewKeyPair(admin, other, { privateKeyFormat: "PEM" });
+    const revokedSerial = certificateInfo(issued.certificate).serialHex.toLowerCase().replace(/^(00)+(?=..)/, "");
     const before = t.gds.certificates.trustList("DefaultApplicationGroup");
+    const oldCrl = crlFacts(before.trustedCrls[0]!);
+    expect(oldCrl.revoked).not.toContain(revokedSerial);
     const revokedAt = Date.now();
     expectStatus(await revokeCertificate(admin, other, issued.certificate), "Good");
     const after = t.gds.certificates.trustList("DefaultApplicationGroup");
     expect(after.lastUpdateTime.getTime()).toBeGreaterThan(before.lastUpdateTime.getTime());
-    const newCrl = sha1(after.trustedCrls[0]!);
-    expect(newCrl).not.toBe(sha1(before.trustedCrls[0]!));
+    const newCrl = after.trustedCrls[0]!;
+    expect(sha1(newCrl)).not.toBe(sha1(before.trustedCrls[0]!));
 
-    const s = await until("a push of the new trust list", async () => {
+    // read from the device (it drops channels after ApplyChanges: a failed read is tried again)
+    const list = await until("the new CRL in the device's trust list", async () => {
+      const l = await deviceTrustList();
+      return l.trustedCrls.some((c) => c.equals(newCrl)) ? l : undefined;
+    }, 30_000, 300);
+    expect(Date.now() - revokedAt).toBeLessThan(20_000);
+    const gdsCa = new x509.X509Certificate(new Uint8Array(after.trustedCertificates[0]!));
+    const held = list.trustedCrls.filter((c) => new x509.X509Crl(new Uint8Array(c)).issuer === gdsCa.subject).map(crlFacts);
+    expect(held).toHaveLength(1); // the old CRL was replaced, not kept beside it
+    expect(held[0].crlNumber).toBeGreaterThan(oldCrl.crlNumber);
+    expect(held[0].revoked).toContain(revokedSerial);
+    expect(list.trustedCertificates.map(sha1)).toContain(sha1(after.trustedCertificates[0]!));
+
+    const s = await until("the push recorded", async () => {
       const v = await status();
-      return !v.status.running && v.status.lastAttempt && Date.parse(v.status.lastAttempt) >= revokedAt && v.status.lastError?.message.includes(newCrl) ? v : undefined;
-    }, 60_000);
-    expect(s.status.lastError).toMatchObject({ step: "verifyTrustList", statusCode: "BadNotSupported" });
+      return !v.status.running && v.status.trustList?.lastUpdateTime === after.lastUpdateTime.toISOString() ? v : undefined;
+    }, 30_000);
+    expect(s.status.lastResult).toBe("ok");
     // pushed within a few seconds of the revocation, not at the next interval or retry
-    expect(Date.parse(s.status.lastAttempt!) - revokedAt).toBeLessThan(15_000);
+    expect(Date.parse(s.status.trustList!.pushedAt) - revokedAt).toBeLessThan(15_000);
   }, 90_000);
 
   it("wrong credentials: BadUserAccessDenied at connect, recorded; the password is in no file of the data dir", async () => {
@@ -247,7 +286,9 @@ describe("push scheduler against the demo device", () => {
       return !v.status.running && v.status.pushRequestedAt === undefined && v.status.certificate?.serialHex !== serialBefore ? v : undefined;
     }, 90_000);
     expect(Date.parse(back.status.certificate!.confirmedAt)).toBeGreaterThan(downAt);
-    expect(back.status.lastError?.step).toBe("verifyTrustList"); // got past connect and the certificate, as before
+    expect(back.status.lastResult).toBe("ok");
+    expect(back.status.lastError).toBeUndefined();
+    expect(back.status.trustList?.lastUpdateTime).toBe(t.gds.certificates.trustList("DefaultApplicationGroup").lastUpdateTime.toISOString());
     expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe((await status()).status.certificate!.serialHex);
   }, 200_000);
 
@@ -314,8 +355,9 @@ describe("push state survives a GDS restart", () => {
       const before = entries.slice(0, -1);
       expect(before.length).toBeGreaterThanOrEqual(1);
       for (const e of before) expect([e.outcome.startsWith("Bad"), e.serialHex]).toEqual([true, undefined]);
-      // after it: the admin's request, served (the 2.157 device cannot take the CRL)
-      expect(entries.at(-1)).toMatchObject({ actor: "admin", outcome: "BadNotSupported", serialHex: done.status.certificate!.serialHex });
+      // after it: the admin's request, served
+      expect(entries.at(-1)).toMatchObject({ actor: "admin", outcome: "Good", serialHex: done.status.certificate!.serialHex });
+      expect(done.status.lastResult).toBe("ok");
     } finally {
       await t.stop();
       await device.stop();
@@ -387,6 +429,7 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       }, 60_000);
       expect(Date.parse(done.status.certificate!.confirmedAt) - approvedAt).toBeLessThan(30_000);
       expect(done.status.pendingRequestId).toBeUndefined();
+      expect(done.status.lastResult).toBe("ok");
       expect(done.status.pushRequestedAt).toBeUndefined(); // the admin's push now is served too
       const all = await requestsOfDevice();
       expect(all.map((r) => r.state)).toEqual(["delivered"]);
