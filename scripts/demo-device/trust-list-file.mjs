@@ -206,13 +206,10 @@ export function bindWorkingTrustList(trustList, { log, name }) {
   const handles = new Map();
   let nextHandle = 1;
 
+  /** The open write handle of a live session, if any; handles of closed sessions are dropped. */
   const liveWriter = () => {
-    for (const [handle, h] of handles) {
-      if (h.mode !== MODE_WRITE_ERASE_EXISTING) continue;
-      if (sessionIsGone(h.session)) handles.delete(handle);
-      else return h;
-    }
-    return undefined;
+    for (const [handle, h] of handles) if (sessionIsGone(h.session)) handles.delete(handle);
+    return [...handles.values()].find((h) => h.mode === MODE_WRITE_ERASE_EXISTING);
   };
   const handleOf = (inputArguments, context) => {
     const handle = inputArguments[0]?.value;

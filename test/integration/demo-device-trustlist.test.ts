@@ -286,6 +286,13 @@ describe("demo device TrustList: Open(0x06)/Write/CloseAndUpdate like a 1.05 dev
       const close = await s.session.call({ objectId: TRUST_LIST, methodId: methods.get("Close")!, inputArguments: [new Variant({ dataType: DataType.UInt32, value: first.outputArguments![0]!.value })] });
       expect(close.statusCode.name).toBe("Good");
       expect((await readTrustListViaSession(s.session, TRUST_LIST)).specifiedLists).toBe(15);
+      // A writer whose session ends without Close does not lock the list.
+      expect((await open(6)).statusCode.name).toBe("Good");
+    });
+    await withAdmin(async (s) => {
+      const again = await s.session.call({ objectId: TRUST_LIST, methodId: methods.get("Open")!, inputArguments: [new Variant({ dataType: DataType.Byte, value: 6 })] });
+      expect(again.statusCode.name).toBe("Good");
+      await s.session.call({ objectId: TRUST_LIST, methodId: methods.get("Close")!, inputArguments: [new Variant({ dataType: DataType.UInt32, value: again.outputArguments![0]!.value })] });
     });
   }, 60_000);
 
