@@ -1,6 +1,7 @@
 /**
  * `gds push …` (the compiled CLI, as an operator runs it) against a real GDS and the real demo
- * device (scripts/demo-device, node-opcua 2.157, a child process).
+ * device (scripts/demo-device, node-opcua 2.157 with a working TrustList Write/CloseAndUpdate, a
+ * child process).
  */
 import fs from "node:fs";
 import crypto from "node:crypto";
@@ -53,7 +54,7 @@ describe("gds push against a GDS and the demo device", () => {
     for (const dir of [cliPki, t?.config.dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("push set, then push now: the device serves a GDS-signed certificate; status shows it", async () => {
+  it("push set, then push now (exit 0): the device serves a GDS-signed certificate; status shows it and the trust list's LastUpdateTime", async () => {
     const set = await gds(["push", "set", id, "--endpoint", device.endpointUrl, "--user", device.user, "--password-env", "DEVICE_PASSWORD", "--security-policy", "Basic256Sha256"], env());
     expect(set).toMatchObject({ code: 0, stderr: "" });
     expect(set.stdout).toContain(`push target set for ${id}`);
@@ -61,10 +62,12 @@ describe("gds push against a GDS and the demo device", () => {
     expect(set.stdout).not.toContain(device.password);
 
     const now = await gds(["push", "now", id], env());
-    // The 2.157 device takes the certificate and the GDS CA but cannot store CRLs: exit 1, saying so.
-    expect(now.code).toBe(1);
-    const m = /partly failed: the device now serves certificate ([0-9a-f]+), but step verifyTrustList: BadNotSupported/.exec(now.stderr);
+    expect(now).toMatchObject({ code: 0, stderr: "" });
+    expect(now.stdout).toMatch(/result:\s+ok\n/);
+    const m = /certificate:\s+serial ([0-9a-f]+), valid until/.exec(now.stdout);
     expect(m).not.toBeNull();
+    const lastUpdateTime = t.gds.certificates.trustList("DefaultApplicationGroup").lastUpdateTime.toISOString();
+    expect(now.stdout).toMatch(new RegExp(`trust list:\\s+LastUpdateTime ${lastUpdateTime}, pushed `));
     const served = await announcedCertificate(device.endpointUrl);
     expect(certificateInfo(served).serialHex).toBe(m![1]);
     const gdsCa = t.gds.certificates.trustList("DefaultApplicationGroup").trustedCertificates[0]!;
@@ -79,19 +82,23 @@ describe("gds push against a GDS and the demo device", () => {
       applicationUri: device.applicationUri,
       endpointUrl: device.endpointUrl,
       identity: { kind: "userName", userName: device.user },
-      status: { running: false, lastReason: "admin", certificate: { serialHex: m![1] }, lastError: { step: "verifyTrustList", statusCode: "BadNotSupported" } },
+      status: { running: false, lastReason: "admin", lastResult: "ok", consecutiveFailures: 0, certificate: { serialHex: m![1] }, trustList: { group: "DefaultApplicationGroup", lastUpdateTime } },
     });
     expect(list[0].status.pushRequestedAt).toBeUndefined();
+    expect(list[0].status.lastError).toBeUndefined();
     expect(json.stdout).not.toContain(device.password);
     expect(json.stdout).not.toContain("sealed");
 
     const text = await gds(["push", "status", id], env());
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/certificate:\s+serial [0-9a-f]+, valid until/);
-    expect(text.stdout).toMatch(/last error:\s+verifyTrustList: BadNotSupported/);
+    expect(text.stdout).toMatch(/result:\s+ok\n/);
+    expect(text.stdout).toContain(`LastUpdateTime ${lastUpdateTime}`);
+    expect(text.stdout).not.toContain("last error");
     const table = await gds(["push", "status"], env());
     expect(table.stdout.split("\n")[0]).toMatch(/^APPLICATION\s+ENDPOINT\s+RESULT/);
     expect(table.stdout).toContain(device.endpointUrl);
+    expect(table.stdout.split("\n")[1]).toMatch(/\sok\s/);
   }, 180_000);
 
   it("wrong credentials: push now exits 1 with BadUserAccessDenied at connect; push status records it", async () => {

@@ -169,4 +169,21 @@ describe("gds push: admin calls and output", () => {
     expect(formatPushStatusTable([])).toBe("no push targets\n");
     expect(formatPushStatus({ applicationId: ID, status: { running: true } })).toContain("running");
   });
+
+  it("waiting for approval (GDS_AUTO_APPROVE=false): status names the request and how to approve it; push now exits 1 saying so", async () => {
+    const REQ = "5f0c2d1e-8a9b-4c3d-9e8f-0a1b2c3d4e5f";
+    const waiting = status({ lastResult: "waitingForApproval", pendingRequestId: REQ, pendingRequestSince: "2026-11-25T10:00:00.000Z", certificate: undefined });
+    const f = fake((method) => [JSON.stringify(method === "PushNow" ? waiting : [waiting])]);
+    const table = await runPushCommand(parseCli(["push", "status"], ENV) as PushCommand, f.call);
+    expect(table).toContain(`waiting for approval (request ${REQ})`);
+    const one = await runPushCommand(parseCli(["push", "status", ID], ENV) as PushCommand, f.call);
+    expect(one).toMatch(new RegExp(`result:\\s+waiting for approval \\(request ${REQ}\\)`));
+    expect(one).toContain(`signing request ${REQ} since 2026-11-25T10:00:00.000Z: approve it (gds requests approve ${REQ})`);
+    await expect(runPushCommand(parseCli(["push", "now", ID], ENV) as PushCommand, f.call, { pollMs: 1 })).rejects.toMatchObject({
+      exitCode: ExitCode.Failure,
+      message: expect.stringContaining(`is waiting for approval of signing request ${REQ}`),
+    });
+    // a trust-list push that went well while the certificate still waits
+    expect(formatPushStatusTable([status({ lastResult: "ok", pendingRequestId: REQ })])).toContain(`ok, certificate waiting for approval (request ${REQ})`);
+  });
 });
