@@ -446,4 +446,61 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       await device.stop();
     }
   }, 240_000);
+
+  it("a rejected request: the next cycle reports sign BadRequestNotAllowed and counts it as a failure; the retry makes a new request, which once approved is delivered", async () => {
+    const t = await startTestGds({ autoApprove: false, pushIntervalMs: 5_000, pushTimeoutMs: 10_000 });
+    const device = await startDemoDevice();
+    const admin = await connect(t.endpointUrl);
+    try {
+      const adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
+      const str = (value: string) => new Variant({ dataType: DataType.String, value });
+      const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
+      const adminCall = async (method: number, inputs: Variant[]) => {
+        const r = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
+        if (r.statusCode.isNotGood()) throw new Error(`admin method ${method}: ${r.statusCode.name} ${r.text ?? ""}`);
+        return r.outputs;
+      };
+      const appId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
+      const guid = String(appId.value).toLowerCase();
+      const status = async (): Promise<PushStatusJson> => JSON.parse((await adminCall(1130, [str(appId.toString())]))[0].value as string)[0];
+      const requestsOfDevice = async (): Promise<{ requestId: string; applicationId: string; state: string }[]> =>
+        (JSON.parse((await adminCall(1070, [str("")]))[0].value as string) as { requestId: string; applicationId: string; state: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
+      await adminCall(1100, [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(device.password), bool(false), bool(true)]);
+      const first = await until("waiting for approval", async () => {
+        const v = await status();
+        return !v.status.running && v.status.pendingRequestId ? v : undefined;
+      }, 90_000);
+      const rejected = first.status.pendingRequestId!;
+
+      await adminCall(1090, [str(rejected), str("not this device")]);
+      const failed = await until("the rejection reported", async () => {
+        const v = await status();
+        return !v.status.running && v.status.lastError?.step === "sign" ? v : undefined;
+      }, 30_000);
+      expect(failed.status).toMatchObject({ lastResult: "failed", consecutiveFailures: 1, lastError: { statusCode: "BadRequestNotAllowed" } });
+      expect(failed.status.lastError!.message).toContain("not this device");
+      expect(failed.status.pendingRequestId).toBeUndefined();
+      expect(failed.status.nextAttemptAt).toBeDefined();
+
+      const second = await until("a new request after the backoff", async () => {
+        const v = await status();
+        return !v.status.running && v.status.pendingRequestId && v.status.pendingRequestId !== rejected ? v : undefined;
+      }, 30_000);
+      expect(second.status).toMatchObject({ lastResult: "waitingForApproval", consecutiveFailures: 0 });
+      expect((await requestsOfDevice()).map((r) => r.state).sort()).toEqual(["pending", "rejected"]);
+
+      await adminCall(1080, [str(second.status.pendingRequestId!)]);
+      const done = await until("the certificate", async () => {
+        const v = await status();
+        return !v.status.running && v.status.certificate ? v : undefined;
+      }, 60_000);
+      expect(done.status.lastResult).toBe("ok");
+      expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe(done.status.certificate!.serialHex);
+      expect((await requestsOfDevice()).map((r) => r.state).sort()).toEqual(["delivered", "rejected"]);
+    } finally {
+      await admin.close();
+      await t.stop();
+      await device.stop();
+    }
+  }, 240_000);
 });
