@@ -15,6 +15,7 @@ import { benchNodeOpcuaPki, nodeSignRate, opensslSpeed, opensslVerify, opensslVe
 import { makeCsrs, type BenchCsr } from "./ca-csrs.js";
 import { openOurCa } from "./ca-ours.js";
 import { removeTempDir, tempDir } from "./child.js";
+import { median, percentile } from "./stats.js";
 
 export const CA_TARGET = {
   /** ours / node-opcua-pki (default backend), certificates per second. */
@@ -51,11 +52,6 @@ interface OursRun {
 const CA_KEY_BITS = 3072; // GDS_CA_KEY_SIZE's default
 const num = (name: string, dflt: number) => Number(process.env[name]) || dflt;
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const median = (values: number[]) => percentile(values, 50);
 const f = (v: number, digits = 2) => v.toFixed(digits);
 
 function table(header: string[], rows: (string | number)[][]): string[] {

@@ -24,6 +24,7 @@ import { freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild 
 import { makeDeviceCsrs, type DeviceIdentity } from "./onboarding-csrs.js";
 import { bareChurn, onboardDevice, SharedClientPki, type Phases, type User } from "./onboarding-device.js";
 import { inclusiveOf, monotonicUs, summarizeProfile, type ProfileSummary } from "./onboarding-profile.js";
+import { median, percentile } from "./stats.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
 const ROOT = path.resolve(here, "../../..");
@@ -44,12 +45,6 @@ export interface OnboardingBenchResult {
   targets: { target: string; measured: string; pass: boolean | null }[];
 }
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const median = (values: number[]) => percentile(values, 50);
 const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "-");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -19,6 +19,7 @@ import { startGds, type RunningGds } from "../../src/server.js";
 import { DevicePushCycle } from "../../src/push/push-cycle.js";
 import type { PushCycleResult, PushStep, PushTarget } from "../../src/push/push-cycle.types.js";
 import { freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
+import { median, percentile } from "./stats.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
 const ROOT = path.resolve(here, "../../..");
@@ -36,12 +37,6 @@ export interface PushBenchResult {
   targets: { target: string; measured: string; pass: boolean | null }[];
 }
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const median = (values: number[]) => percentile(values, 50);
 const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "-");
 
 function table(header: string[], rows: (string | number)[][]): string[] {

@@ -19,6 +19,7 @@ import { benchCa } from "./ca-bench.js";
 import { benchOnboarding } from "./onboarding-bench.js";
 import { benchPush } from "./push-bench.js";
 import { cleanupAll, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
+import { median, percentile } from "./stats.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
 const ROOT = path.resolve(here, "../../..");
@@ -48,11 +49,6 @@ const TARGET = {
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const progress = (line: string) => process.stdout.write(`# ${line}\n`);
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const median = (values: number[]) => percentile(values, 50);
 const ms = (v: number, digits = 2) => v.toFixed(digits);
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 const padEnd = (s: string | number, n: number) => String(s).padEnd(n);
