@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import { mkdir, open, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Clock } from "../clock.js";
@@ -78,8 +77,9 @@ const openFiles = new Set<string>();
  * appends start on a fresh line. `read()` skips (and counts) lines it cannot parse instead of
  * failing: an audit trail with one damaged line is still worth reading.
  *
- * The file is not rotated: it grows by ~200 bytes per entry (a busy site with 10,000 devices
- * renewing yearly writes a few MB a year). Issue 5 adds `gds audit` (query, export, rotation).
+ * The file grows by ~200 bytes per entry (a busy site with 10,000 devices renewing yearly writes a
+ * few MB a year). To rotate it, move the file aside and call `reopen()` (`gds start` does on
+ * SIGHUP): the log then appends to a fresh `<dataDir>/audit.log`; `read()` reads only that file.
  */
 export class FileAuditLog implements AuditLog {
   private state: State = "open";
@@ -88,6 +88,10 @@ export class FileAuditLog implements AuditLog {
   private queue: PendingRecord[] = [];
   private flushing: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
+  /** While set, no new batch is started: a reopen is waiting for the write in flight, or switching files. */
+  private reopening: Promise<void> | null = null;
+  /** Bumped each time `reopen()` switches files: a read that raced a switch starts over. */
+  private generation = 0;
   private readonly listeners = new Set<(entry: AuditEntry) => void>();
 
   private constructor(
@@ -135,7 +139,8 @@ export class FileAuditLog implements AuditLog {
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ...prepared, resolve, reject });
-      this.flushing ??= this.flushLoop();
+      // During a reopen the record waits in the queue and goes to the new file.
+      if (!this.reopening) this.flushing ??= this.flushLoop();
     });
   }
 
@@ -147,7 +152,22 @@ export class FileAuditLog implements AuditLog {
   /** Like `read`, but also says how many lines were damaged (also logged as a warning). */
   async readWithDamage(options: { since?: Date } = {}): Promise<AuditReadResult> {
     if (this.state === "closed") throw new Error("audit log is closed");
-    const result = await readAuditLogFile(this.file, { since: options.since, endOffset: this.durableSize });
+    let result: AuditReadResult | undefined;
+    while (!result) {
+      // Only the file being appended to (after a reopen: the new one), up to its acknowledged bytes.
+      while (this.reopening) await this.reopening.catch(() => undefined);
+      const generation = this.generation;
+      const endOffset = this.durableSize;
+      const rh = await openForReading(this.file);
+      if (!rh) return { entries: [], damagedLines: 0, damagedLineNumbers: [] };
+      try {
+        // A switch between reading durableSize and opening: the size belongs to the other file.
+        if (generation !== this.generation) continue;
+        result = await readAuditLogHandle(rh, { since: options.since, endOffset });
+      } finally {
+        await rh.close().catch(() => undefined);
+      }
+    }
     if (result.damagedLines > 0) {
       this.log.warn(
         { file: this.file, damagedLines: result.damagedLines, lineNumbers: result.damagedLineNumbers },
@@ -166,6 +186,63 @@ export class FileAuditLog implements AuditLog {
     };
   }
 
+  /**
+   * For log rotation: once the write in flight is durable, closes the file and opens
+   * `<dataDir>/audit.log` afresh (created 0600 if it was moved away, its directory fsync'd), so
+   * that the moved file holds every record acknowledged before and the new one every record after.
+   * Records that arrive meanwhile wait and go to the new file, in order; none is lost or written
+   * twice. If the new file cannot be opened the log keeps appending to the old one and this
+   * rejects. A log that was unusable after a failed write is usable again on the new file.
+   * Calls during a reopen each get their own reopen, one after the other.
+   */
+  reopen(): Promise<void> {
+    if (this.state !== "open") return Promise.reject(new Error("audit log is closed"));
+    const previous = this.reopening ?? Promise.resolve();
+    const current: Promise<void> = previous
+      .catch(() => undefined)
+      .then(() => this.doReopen())
+      .finally(() => {
+        if (this.reopening !== current) return; // another reopen was queued behind this one
+        this.reopening = null;
+        if (this.queue.length > 0) this.flushing ??= this.flushLoop();
+      });
+    this.reopening = current;
+    return current;
+  }
+
+  private async doReopen(): Promise<void> {
+    // The flush loop starts no new batch while `reopening` is set: this waits for the one in flight.
+    while (this.flushing) await this.flushing;
+    if (this.state === "closed") throw new Error("audit log is closed");
+    const dir = path.dirname(this.file);
+    let fh: FileHandle | undefined;
+    try {
+      let created = true;
+      try {
+        fh = await open(this.file, "ax", FILE_MODE);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        created = false;
+        fh = await open(this.file, "a", FILE_MODE);
+      }
+      await fh.chmod(FILE_MODE);
+      const size = await repairTornTail(this.file, fh, this.log);
+      await fh.sync();
+      if (created) await fsyncDir(dir);
+      const old = this.fh;
+      this.fh = fh;
+      this.durableSize = size;
+      this.failure = undefined;
+      this.generation += 1;
+      // Every batch on the old file was fdatasync'd before it was acknowledged.
+      await old?.close().catch(() => undefined);
+    } catch (err) {
+      if (fh && fh !== this.fh) await fh.close().catch(() => undefined);
+      this.log.error({ err, file: this.file }, "audit log reopen failed; still appending to the file that was open");
+      throw err;
+    }
+  }
+
   /** Waits for queued records to be durable, then closes the file. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.doClose();
@@ -175,7 +252,10 @@ export class FileAuditLog implements AuditLog {
   private async doClose(): Promise<void> {
     this.state = "closing";
     try {
-      while (this.flushing) await this.flushing;
+      while (this.flushing || this.reopening) {
+        if (this.reopening) await this.reopening.catch(() => undefined);
+        if (this.flushing) await this.flushing;
+      }
     } finally {
       await this.fh?.close().catch(() => undefined);
       this.fh = undefined;
@@ -213,7 +293,8 @@ export class FileAuditLog implements AuditLog {
     // One microtask of delay lets records issued in the same tick share the first fdatasync.
     await Promise.resolve();
     try {
-      while (this.queue.length > 0) {
+      // A reopen waits for the batch in flight; the records queued behind it go to the new file.
+      while (this.queue.length > 0 && !this.reopening) {
         const batch = this.queue.splice(0);
         if (this.failure) {
           for (const p of batch) p.reject(this.failure);
@@ -311,20 +392,36 @@ export async function readAuditLogFile(
   file: string,
   options: { since?: Date; endOffset?: number } = {},
 ): Promise<AuditReadResult> {
+  const sinceMs = options.since?.getTime();
+  if (sinceMs !== undefined && Number.isNaN(sinceMs)) throw new RangeError("since is not a valid date");
+  // Opened before its size is taken: a rename (log rotation) mid-read does not matter, the
+  // handle keeps reading the file it opened, whole and consistent.
+  const rh = await openForReading(file);
+  if (!rh) return { entries: [], damagedLines: 0, damagedLineNumbers: [] };
+  try {
+    return await readAuditLogHandle(rh, options);
+  } finally {
+    await rh.close().catch(() => undefined);
+  }
+}
+
+async function openForReading(file: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+async function readAuditLogHandle(rh: FileHandle, options: { since?: Date; endOffset?: number }): Promise<AuditReadResult> {
   const result: AuditReadResult = { entries: [], damagedLines: 0, damagedLineNumbers: [] };
   const sinceMs = options.since?.getTime();
   if (sinceMs !== undefined && Number.isNaN(sinceMs)) throw new RangeError("since is not a valid date");
-  let end = options.endOffset;
-  if (end === undefined) {
-    try {
-      end = (await stat(file)).size;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return result;
-      throw err;
-    }
-  }
+  const { size } = await rh.stat();
+  const end = Math.min(options.endOffset ?? size, size);
   if (end === 0) return result;
-  const stream = createReadStream(file, { start: 0, end: end - 1 });
+  const stream = rh.createReadStream({ start: 0, end: end - 1, autoClose: false });
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   let lineNo = 0;
   const damaged = () => {
