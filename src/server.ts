@@ -37,6 +37,11 @@ export interface RunningGds {
   opcuaServer: GdsEndpoint["server"];
   /** Push management (issue 4): targets and their status, and the scheduler. */
   push: PushManagement;
+  /**
+   * Log rotation (SIGHUP in `gds start`): once pending audit records are durable, reopens
+   * `<data dir>/audit.log` afresh. Resolves with the file's path.
+   */
+  reopenAuditLog(): Promise<string>;
   /** Stops accepting connections, flushes the store, releases the data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -186,6 +191,10 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       certificates: cm,
       ca,
       push,
+      async reopenAuditLog() {
+        await openAudit.reopen();
+        return openAudit.file;
+      },
       stop() {
         stopping ??= (async () => {
           try {

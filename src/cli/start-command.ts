@@ -25,7 +25,7 @@ Runs the GDS server in the foreground. Every option is also an env var and a key
   --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device
 `;
 
-/** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0. */
+/** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0; SIGHUP reopens audit.log. */
 export async function startCommand(args: string[]): Promise<number> {
   let flags: Record<string, string | boolean | undefined>;
   try {
@@ -56,6 +56,20 @@ export async function startCommand(args: string[]): Promise<number> {
   let onSignal: (signal: string) => void = (signal) => (signalled = signal);
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   process.once("SIGINT", () => onSignal("SIGINT"));
+  // SIGHUP: reopen <data dir>/audit.log (log rotation: logrotate moves it, then signals). One
+  // that arrives while starting is done once the server is up.
+  let started: Awaited<ReturnType<typeof startGds>> | undefined;
+  let hupPending = false;
+  const reopenAuditLog = (gds: Awaited<ReturnType<typeof startGds>>) => {
+    gds.reopenAuditLog().then(
+      (file) => log.info({ file }, "audit log reopened"),
+      (err) => log.error({ err }, "audit log reopen failed; still appending to the file that was open"),
+    );
+  };
+  process.on("SIGHUP", () => {
+    if (started) reopenAuditLog(started);
+    else hupPending = true;
+  });
 
   let gds;
   try {
@@ -77,6 +91,8 @@ export async function startCommand(args: string[]): Promise<number> {
     return 1;
   }
   const running = gds;
+  started = gds;
+  if (hupPending) reopenAuditLog(gds);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");
