@@ -11,6 +11,7 @@ export const START_USAGE = `Usage: gds start [options]
 
 Runs the GDS server in the foreground. Every option is also an env var and a key in
 <data dir>/gds.config.json; env vars win over flags, flags over the file.
+SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid in gds.lock).
 
   --port N                          GDS_PORT (4840)
   --hostname NAME                   GDS_HOSTNAME (this machine's host name)
