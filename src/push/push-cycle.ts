@@ -285,7 +285,7 @@ export class DevicePushCycle implements PushCycleRunner {
     let issued: { result: FinishRequestResult; serialHex: string } | undefined;
     if (request.renewCertificate) {
       const csr = request.pendingRequestId ? undefined : await run.step("createSigningRequest", () => this.createSigningRequest(session, target, config, timeout));
-      const finished = await run.step("sign", async () => {
+      const signing = run.step("sign", async () => {
         let requestId = request.pendingRequestId;
         if (!requestId) {
           const record = await this.certificates.startSigningRequest({
@@ -300,6 +300,17 @@ export class DevicePushCycle implements PushCycleRunner {
         run.result.requestId = requestId;
         return this.finish(target, requestId);
       });
+      let finished: FinishRequestResult;
+      try {
+        finished = await signing;
+      } catch (err) {
+        // Waiting for approval: the trust list just written still has to be applied and confirmed,
+        // or the device would run on the old one (and the scheduler would come back just for it).
+        if (err instanceof CycleStopped && err.extra.pendingRequestId && trustListNeedsApply && trustPlan && snapshot) {
+          await this.applyTrustListWhileWaiting(run, session, own, config, trustPlan, snapshot);
+        }
+        throw err;
+      }
       const info = certificateInfo(finished.certificate);
       issued = { result: finished, serialHex: info.serialHex };
       run.result.signedButUnconfirmedSerialHex = info.serialHex;
@@ -332,16 +343,72 @@ export class DevicePushCycle implements PushCycleRunner {
       }
     }
     if (verifyTrustListLater && trustPlan && snapshot) {
-      await this.verifyTrustListStep(
-        run,
-        async () => {
-          if (!run.connection) run.connection = await this.reconnectUntilServing(target, own, timeout, reconnectTimeout, undefined);
-          if (!run.connection.session) run.connection.session = await withTimeout(run.connection.client.createSession(identityOf(target, own)), timeout, "CreateSession");
-          return (await readTrustListViaSession(run.connection.session, config.trustListNodeId, undefined, { callTimeoutMs: timeout })).content;
-        },
-        trustPlan,
-        snapshot,
-      );
+      await this.verifyTrustListAfterApply(run, own, config, trustPlan, snapshot, reconnectTimeout);
+    }
+  }
+
+  /** The read-back after ApplyChanges, on a new connection (the device dropped the old one). */
+  private async verifyTrustListAfterApply(run: CycleRun, own: OwnCertificate, config: DeviceConfiguration, trustPlan: TrustListMergePlan, snapshot: TrustListSnapshot, reconnectTimeout: number): Promise<void> {
+    const { target } = run;
+    const timeout = run.request.callTimeoutMs;
+    const deadline = Date.now() + reconnectTimeout;
+    await this.verifyTrustListStep(
+      run,
+      async () => {
+        // A device may close its channels a moment after ApplyChanges (the demo device: 2 s), also
+        // one opened right after: a connection lost during the read-back is reconnected and read again.
+        for (;;) {
+          try {
+            if (!run.connection) run.connection = await this.reconnectUntilServing(target, own, timeout, Math.max(1000, deadline - Date.now()), undefined);
+            if (!run.connection.session) run.connection.session = await withTimeout(run.connection.client.createSession(identityOf(target, own)), timeout, "CreateSession");
+            return (await readTrustListViaSession(run.connection.session, config.trustListNodeId, undefined, { callTimeoutMs: timeout })).content;
+          } catch (err) {
+            const status = statusNameOf(err, "BadCommunicationError");
+            const lost = /^Bad(CommunicationError|ConnectionClosed|SecureChannelClosed|SessionClosed|SessionIdInvalid|SecureChannelIdInvalid|NotConnected)$/.test(status);
+            if (!lost || err instanceof StepFailure || Date.now() + RECONNECT_PAUSE_MS >= deadline) throw err;
+            await this.closeConnection(run.connection);
+            run.connection = undefined;
+            await sleep(RECONNECT_PAUSE_MS);
+          }
+        }
+      },
+      trustPlan,
+      snapshot,
+    );
+  }
+
+  /**
+   * The signing request waits for approval, but the trust list was written with CloseAndUpdate →
+   * ApplyChangesRequired=true: confirm it now rather than in an extra trust-list-only cycle.
+   * First a read-back on this session (a device that puts the list in force at once, like the demo
+   * device, is confirmed without ApplyChanges). If it does not show the list yet, ApplyChanges,
+   * reconnect and read back — but only when the device was not asked to regenerate its private
+   * key: node-opcua-server-configuration 2.157 queues the new key at CreateSigningRequest and moves
+   * it into place at the next ApplyChanges, under the old certificate, which makes the device
+   * unreachable (measured: "Invalid packet signature") until its new certificate arrives. Any
+   * failure here is only recorded in the steps and logged: the result stays "waiting for approval"
+   * (with its pendingRequestId), and an unconfirmed list is pushed again by a later cycle.
+   */
+  private async applyTrustListWhileWaiting(run: CycleRun, session: ClientSession, own: OwnCertificate, config: DeviceConfiguration, trustPlan: TrustListMergePlan, snapshot: TrustListSnapshot): Promise<void> {
+    const timeout = run.request.callTimeoutMs;
+    try {
+      const readBack = () => readTrustListViaSession(session, config.trustListNodeId, undefined, { callTimeoutMs: timeout }).then((d) => d.content);
+      if (!(await this.verifyTrustListStep(run, readBack, trustPlan, snapshot, true))) return;
+      if (run.target.regeneratePrivateKey) {
+        this.log.info(
+          { applicationId: run.target.applicationId },
+          "push: the trust list written while the certificate waits for approval needs ApplyChanges, which could install the device's regenerated key under its old certificate; it is applied together with the certificate",
+        );
+        return;
+      }
+      await run.step("applyChanges", () => this.applyChanges(session, timeout, true));
+      await this.closeConnection(run.connection);
+      run.connection = undefined;
+      await this.verifyTrustListAfterApply(run, own, config, trustPlan, snapshot, run.request.reconnectTimeoutMs ?? Math.max(3 * timeout, 15_000));
+    } catch (err) {
+      // Never lose the waiting result (and its pendingRequestId) over this.
+      const fields = err instanceof CycleStopped ? { step: err.step, statusCode: err.statusCode, message: err.message } : { err };
+      this.log.warn({ applicationId: run.target.applicationId, ...fields }, "push: confirming the trust list while the certificate waits for approval failed; a later cycle pushes it again");
     }
   }
 

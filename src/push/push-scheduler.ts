@@ -18,6 +18,11 @@ export interface PushSchedulerOptions {
      * contacting the device. Without it, a waiting device gets a cycle every approval poll.
      */
     getRequest?(requestId: string): { state: string };
+    /**
+     * Approvals and rejections as they happen (CertificateManagerService.onRequestDecided): a
+     * device waiting for that request gets its cycle at once instead of at the next approval poll.
+     */
+    onRequestDecided?(listener: (request: { requestId: string; applicationId: string }) => void): () => void;
   };
   runner: PushCycleRunner;
   clock: Clock;
@@ -146,7 +151,24 @@ export class PushScheduler {
     this.started = true;
     this.unsubscribe.push(this.opts.certificates.onTrustListChanged(() => this.wake()));
     this.unsubscribe.push(this.opts.targets.onChanged(() => this.wake()));
+    if (this.opts.certificates.onRequestDecided) {
+      this.unsubscribe.push(this.opts.certificates.onRequestDecided((r) => this.requestDecided(r.requestId, r.applicationId)));
+    }
     this.wake();
+  }
+
+  /** A signing request was approved or rejected: look at once if a device waits for it. */
+  private requestDecided(requestId: string, applicationId: string): void {
+    if (this.stopped) return;
+    const id = requestId.toLowerCase();
+    this.opts.targets
+      .statusRecord(applicationId)
+      .then((status) => {
+        if (status?.pendingRequestId?.toLowerCase() !== id) return;
+        this.opts.log.info({ applicationId, requestId }, "push scheduler: the signing request a device waits for was decided; looking at once");
+        this.wake();
+      })
+      .catch((err) => this.opts.log.error({ err, applicationId, requestId }, "push scheduler: reading the push status after a request decision failed"));
   }
 
   /** Looks for work soon (coalesced). */

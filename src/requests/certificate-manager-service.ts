@@ -89,6 +89,7 @@ export class CertificateManagerService {
   readonly trustLists: TrustListManager;
   private mutexTail: Promise<unknown> = Promise.resolve();
   private crlTimer: NodeJS.Timeout | undefined;
+  private readonly decidedListeners: ((request: RequestRecord) => void)[] = [];
 
   constructor(private readonly opts: CertificateManagerOptions) {
     this.trustLists = new TrustListManager({
@@ -253,6 +254,28 @@ export class CertificateManagerService {
 
   async reject(requestId: string, actor: Actor, reason?: string): Promise<RequestRecord> {
     return this.decide(requestId, actor, "rejected", reason);
+  }
+
+  /**
+   * Called after a request was approved or rejected (by an admin, or on UnregisterApplication),
+   * once the decision is durable. Listener errors are logged, never thrown. Returns the unsubscribe.
+   */
+  onRequestDecided(listener: (request: RequestRecord) => void): () => void {
+    this.decidedListeners.push(listener);
+    return () => {
+      const i = this.decidedListeners.indexOf(listener);
+      if (i >= 0) this.decidedListeners.splice(i, 1);
+    };
+  }
+
+  private emitDecided(request: RequestRecord): void {
+    for (const listener of [...this.decidedListeners]) {
+      try {
+        listener(request);
+      } catch (err) {
+        this.opts.log.error({ err, requestId: request.requestId }, "a request-decided listener failed");
+      }
+    }
   }
 
   /** Newest first. */
@@ -486,6 +509,7 @@ export class CertificateManagerService {
       detail: reason ? reason.slice(0, 200) : undefined,
     });
     this.opts.log.info({ requestId: request.requestId, applicationId: request.applicationId, user: actor }, `certificate request ${state}`);
+    this.emitDecided(publicRequest(next));
     return publicRequest(next);
   }
 
@@ -614,9 +638,10 @@ export class CertificateManagerService {
         for (const m of mutations) this.putRequest(m.value as StoredRequest);
       }
       const live = this.certificatesOfApp(app.applicationId).filter((c) => !c.revokedAt);
-      return live.length ? this.revokeLocked(live, "cessationOfOperation") : [];
+      return { records: live.length ? await this.revokeLocked(live, "cessationOfOperation") : [], rejected: mutations.map((m) => publicRequest(m.value as StoredRequest)) };
     });
-    await this.auditRevoked(revoked, actor, "cessationOfOperation");
+    await this.auditRevoked(revoked.records, actor, "cessationOfOperation");
+    for (const r of revoked.rejected) this.emitDecided(r);
   }
 
   /** Marks records revoked and re-signs each affected group's CRL, in one durable batch. */

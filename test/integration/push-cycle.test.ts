@@ -291,12 +291,20 @@ describe("push cycle: manual approval and a silent device", () => {
     expect(first.certificate).toBeUndefined();
     expect(first.signedButUnconfirmedSerialHex).toBeUndefined();
     expect((await announcedCertificate(device.endpointUrl)).equals(before)).toBe(true);
+    // The trust list it wrote (CloseAndUpdate → ApplyChangesRequired) is read back and confirmed
+    // even while the certificate waits: trustList is set, no extra trust-list-only cycle needed.
+    // No ApplyChanges: with RegeneratePrivateKey the device (2.157) would install its new key under
+    // the old certificate; the demo device has the list in force at CloseAndUpdate already.
+    expect(first.steps.map((s) => s.step)).toEqual(["connect", "readConfiguration", "pushTrustList", "createSigningRequest", "sign", "verifyTrustList"]);
+    expect(first.steps.map((s) => s.statusCode)).toEqual([undefined, undefined, undefined, undefined, "BadNothingToDo", undefined]);
+    expect(first.trustList).toEqual({ group: "DefaultApplicationGroup", lastUpdateTime: t.gds.certificates.trustList("DefaultApplicationGroup").lastUpdateTime.toISOString() });
 
     // Still pending: no new CSR, no new request.
     const second = await cycle.run(request({ pendingRequestId: first.pendingRequestId, reason: "retry" }));
     expect(second.error).toMatchObject({ step: "sign", statusCode: "BadNothingToDo" });
     expect(second.pendingRequestId).toBe(first.pendingRequestId);
     expect(second.steps.map((s) => s.step)).not.toContain("createSigningRequest");
+    expect(second.trustList).toBeDefined(); // unchanged list: confirmed at once, no ApplyChanges needed
     expect(t.gds.certificates.listRequests({ applicationId })).toHaveLength(1);
 
     await t.gds.certificates.approve(first.pendingRequestId!, "ra-admin");
