@@ -366,8 +366,10 @@ describe("push state survives a GDS restart", () => {
 });
 
 describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
-  it("the device waits for approval with ONE request over several cycles; once approved it gets that request's certificate, no new request", async () => {
-    const t = await startTestGds({ autoApprove: false, pushIntervalMs: 5_000, pushTimeoutMs: 10_000 });
+  it("the device waits for approval with ONE request over several cycles; once approved it gets that request's certificate within seconds (the decision wakes the scheduler), no new request", async () => {
+    // GDS_PUSH_INTERVAL 10 min: the approval poll is then min(10 min, 1 min) = 1 min, so a
+    // certificate served within seconds of ApproveRequest can only come from the decision hook.
+    const t = await startTestGds({ autoApprove: false, pushIntervalMs: 600_000, pushTimeoutMs: 10_000 });
     const device = await startDemoDevice();
     const admin = await connect(t.endpointUrl);
     try {
@@ -406,8 +408,8 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       expect(shown).toContain(`waiting for approval (request ${requestId})`);
       expect(shown).toContain(`gds requests approve ${requestId}`);
 
-      // several intervals (5 s) and an admin's push now later: still that one request
-      await new Promise((r) => setTimeout(r, 12_000));
+      // a while and an admin's push now later: still that one request
+      await new Promise((r) => setTimeout(r, 3_000));
       const asked = JSON.parse((await adminCall(1120, [str(appId.toString()), bool(true)]))[0].value as string) as PushStatusJson & { status: { pendingRequestId?: string } };
       expect(asked.status).toMatchObject({ lastResult: "waitingForApproval", lastReason: "admin", pendingRequestId: requestId, consecutiveFailures: 0 });
       expect(asked.status.steps!.map((s) => s.step)).not.toContain("createSigningRequest"); // FinishRequest only
@@ -420,14 +422,15 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       expect((await announcedCertificate(device.endpointUrl)).equals(before)).toBe(true);
       expect((await status()).status).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: requestId, pendingRequestSince: waiting.status.pendingRequestSince });
 
-      // approved (ApproveRequest, as `gds requests approve` does): the next look delivers that request's certificate
+      // approved (ApproveRequest, as `gds requests approve` does): the decision wakes the scheduler,
+      // which delivers that request's certificate at once (well before the 1 min approval poll)
       const approvedAt = Date.now();
       await adminCall(1080, [str(requestId)]);
       const done = await until("the certificate after the approval", async () => {
         const v = await status();
         return !v.status.running && v.status.certificate ? v : undefined;
-      }, 60_000);
-      expect(Date.parse(done.status.certificate!.confirmedAt) - approvedAt).toBeLessThan(30_000);
+      }, 45_000);
+      expect(Date.parse(done.status.certificate!.confirmedAt) - approvedAt).toBeLessThan(15_000);
       expect(done.status.pendingRequestId).toBeUndefined();
       expect(done.status.lastResult).toBe("ok");
       expect(done.status.pushRequestedAt).toBeUndefined(); // the admin's push now is served too

@@ -45,6 +45,16 @@ class FakeTrustLists {
     if (!state) throw new Error(`no certificate request ${requestId}`);
     return { state };
   }
+  private readonly decidedListeners: ((r: { requestId: string; applicationId: string }) => void)[] = [];
+  onRequestDecided(listener: (r: { requestId: string; applicationId: string }) => void) {
+    this.decidedListeners.push(listener);
+    return () => this.decidedListeners.splice(this.decidedListeners.indexOf(listener), 1);
+  }
+  /** An admin's ApproveRequest/RejectRequest, as CertificateManagerService announces it. */
+  decide(requestId: string, applicationId: string, state: "approved" | "rejected"): void {
+    this.requests.set(requestId, state);
+    for (const l of [...this.decidedListeners]) l({ requestId, applicationId });
+  }
 }
 
 /** Answers each cycle from `script` (default: success as the device would confirm it). */
@@ -569,6 +579,31 @@ describe("PushScheduler: manual approval (GDS_AUTO_APPROVE=false)", () => {
       ["alice", "BadNothingToDo", "req-1"],
       ["alice", "Good", "req-1"],
     ]);
+  });
+
+  it("an approval wakes the scheduler at once (onRequestDecided): no clock advance, no poll; other requests' decisions do not", async () => {
+    const ctx = await build({ intervalMs: 24 * HOUR });
+    approvalScript(ctx);
+    const id = await device(ctx, 1);
+    const other = await device(ctx, 2);
+    ctx.scheduler.start();
+    await until(() => ctx.runner.calls.length === 2);
+    await ctx.scheduler.whenIdle();
+    expect(await statusOf(ctx, id)).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: "req-1" });
+    // a decision nobody waits for (an unknown request; another device's request id on this device): nothing runs
+    ctx.trust.decide("req-9", id, "approved");
+    ctx.trust.decide("req-2", id, "rejected");
+    ctx.trust.requests.set("req-2", "pending");
+    await new Promise((r) => setTimeout(r, 100));
+    await ctx.scheduler.whenIdle();
+    expect(ctx.runner.calls).toHaveLength(2);
+
+    ctx.trust.decide("req-1", id, "approved");
+    await until(() => ctx.runner.calls.length === 3);
+    await ctx.scheduler.whenIdle();
+    expect(ctx.runner.calls[2]).toMatchObject({ target: { applicationId: id }, renewCertificate: true, pendingRequestId: "req-1" });
+    expect(await statusOf(ctx, id)).toMatchObject({ lastResult: "ok", certificate: { serialHex: "0001" } });
+    expect(await statusOf(ctx, other)).toMatchObject({ lastResult: "waitingForApproval", pendingRequestId: "req-2" });
   });
 
   it("a rejected request: the cycle reports it, it is cleared and counted as a failure; the retry makes a new request", async () => {
