@@ -112,7 +112,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     certificatesReady.catch(() => undefined);
     // Push management (issue 4): the targets need only the store; the scheduler and its device
     // cycle need the CertificateManager. The scheduler starts once the endpoint listens.
-    const pushTargets = new PushTargetService({ store: openStore, clock, directory, audit: openAudit, secrets: SecretBox.open(config.dataDir), log });
+    const pushTargets = new PushTargetService({ store: openStore, clock, directory, audit: openAudit, secrets: SecretBox.open(config.dataDir), log, requests: certificatesReady });
     await pushTargets.init();
     const pushReady: Promise<PushManagement> = certificatesReady.then((cm) => ({
       targets: pushTargets,

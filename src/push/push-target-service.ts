@@ -24,6 +24,11 @@ import {
   type StoredPushTarget,
 } from "./push-target.types.js";
 
+/** What removal needs of the CertificateManager (CertificateManagerService). */
+export interface PushRequestDecisions {
+  reject(requestId: string, actor: string, reason: string, opts: { onlyIfPending: boolean }): Promise<unknown>;
+}
+
 export interface PushTargetServiceOptions {
   store: Store;
   clock: Clock;
@@ -31,7 +36,16 @@ export interface PushTargetServiceOptions {
   audit: AuditLog;
   secrets: SecretBox;
   log: Logger;
+  /**
+   * The CertificateManager (or its promise, while it starts): removing a push target rejects the
+   * signing request its device was waiting for ("push target removed"), unless it is no longer
+   * pending. Without it, such a request stays pending until an admin decides it.
+   */
+  requests?: PushRequestDecisions | Promise<PushRequestDecisions>;
 }
+
+/** The reason a removed push target's pending signing request is rejected with. */
+export const PUSH_TARGET_REMOVED_REASON = "push target removed";
 
 const MAX_USER_NAME = 256;
 const MAX_PASSWORD = 1024;
@@ -190,9 +204,10 @@ export class PushTargetService {
   }
 
   private async removeIfPresent(app: ApplicationRecord, actor: string): Promise<boolean> {
-    return this.exclusive(async () => {
+    const removed = await this.exclusive(async () => {
       const existing = await this.opts.store.get<StoredPushTarget>(PUSH_TARGETS_COLLECTION, app.applicationId);
-      if (!existing) return false;
+      if (!existing) return undefined;
+      const status = await this.statusRecord(app.applicationId);
       await this.opts.store.commit([
         { collection: PUSH_TARGETS_COLLECTION, key: app.applicationId, value: null },
         { collection: PUSH_STATUS_COLLECTION, key: app.applicationId, value: null },
@@ -210,8 +225,30 @@ export class PushTargetService {
         detail: existing.endpointUrl,
       });
       this.emitChanged(app.applicationId);
-      return true;
+      return { pendingRequestId: status?.pendingRequestId };
     });
+    if (!removed) return false;
+    if (removed.pendingRequestId) await this.rejectAbandonedRequest(app.applicationId, removed.pendingRequestId, actor);
+    return true;
+  }
+
+  /**
+   * The signing request a removed target's device was waiting for: nobody will fetch its
+   * certificate any more, so it is rejected (audited as `actor`), unless it was decided meanwhile.
+   * Never throws: the removal itself is done.
+   */
+  private async rejectAbandonedRequest(applicationId: string, requestId: string, actor: string): Promise<void> {
+    if (!this.opts.requests) return;
+    try {
+      const requests = await this.opts.requests;
+      await requests.reject(requestId, actor, PUSH_TARGET_REMOVED_REASON, { onlyIfPending: true });
+      this.opts.log.info({ applicationId, requestId, user: actor }, "push target removed: its pending signing request was rejected");
+    } catch (err) {
+      const status = err instanceof GdsError ? err.statusName : undefined;
+      // BadInvalidState: approved, rejected or delivered meanwhile; BadNotFound: gone. Nothing to do.
+      if (status === "BadInvalidState" || status === "BadNotFound") return;
+      this.opts.log.warn({ err, applicationId, requestId }, "push target removed, but rejecting its pending signing request failed");
+    }
   }
 
   /** Every stored target (password sealed): what the scheduler works from. */
@@ -395,7 +432,11 @@ export class PushTargetService {
       else this.failing.add(applicationId);
       return next;
     });
-    if (!record) return undefined;
+    if (!record) {
+      // The target was removed while this cycle ran: a request the cycle left pending is abandoned.
+      if (!result.ok && result.pendingRequestId) await this.rejectAbandonedRequest(applicationId, result.pendingRequestId, args.actor);
+      return undefined;
+    }
     const waitingFor = !result.ok && result.pendingRequestId ? result.pendingRequestId : undefined;
     const err = result.ok ? undefined : waitingFor ? { step: result.error?.step ?? "sign", statusCode: result.error?.statusCode ?? "BadNothingToDo", message: result.error?.message ?? "" } : record.lastError;
     const logFields = { applicationId, endpointUrl: request.target.endpointUrl, reason: request.reason, ms: record.lastDurationMs, serialHex: result.certificate?.serialHex, step: err?.step, statusCode: err?.statusCode };

@@ -252,8 +252,9 @@ export class CertificateManagerService {
     return this.decide(requestId, actor, "approved");
   }
 
-  async reject(requestId: string, actor: Actor, reason?: string): Promise<RequestRecord> {
-    return this.decide(requestId, actor, "rejected", reason);
+  /** With `onlyIfPending`, an approved (not yet delivered) request is left alone: BadInvalidState. */
+  async reject(requestId: string, actor: Actor, reason?: string, opts: { onlyIfPending?: boolean } = {}): Promise<RequestRecord> {
+    return this.decide(requestId, actor, "rejected", reason, opts.onlyIfPending);
   }
 
   /**
@@ -485,11 +486,11 @@ export class CertificateManagerService {
     return publicRequest(request);
   }
 
-  private async decide(requestId: string, actor: Actor, state: "approved" | "rejected", reason?: string): Promise<RequestRecord> {
+  private async decide(requestId: string, actor: Actor, state: "approved" | "rejected", reason?: string, onlyIfPending = false): Promise<RequestRecord> {
     const decided = await this.exclusive(async () => {
       const request = this.requests.get(normaliseId(requestId));
       if (!request) throw new GdsError("BadNotFound", `no certificate request ${requestId}`);
-      const allowed = state === "approved" ? request.state === "pending" : request.state === "pending" || request.state === "approved";
+      const allowed = state === "approved" || onlyIfPending ? request.state === "pending" : request.state === "pending" || request.state === "approved";
       if (!allowed) throw new GdsError("BadInvalidState", `request ${request.requestId} is ${request.state}; only a pending request can be ${state}${state === "rejected" ? " (or an approved one not yet delivered)" : ""}`);
       const next: StoredRequest = { ...request, state, decidedAt: this.opts.clock.now().toISOString(), decidedBy: actor, ...(reason ? { reason: reason.slice(0, 1024) } : {}) };
       if (state === "rejected") delete next.sealedPassword;

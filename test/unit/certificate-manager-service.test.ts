@@ -533,6 +533,45 @@ describe("approval flow (autoApprove false)", () => {
     await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, r.requestId, "alice"), "BadRequestNotAllowed");
   });
 
+  it("reject with onlyIfPending leaves an approved request alone (BadInvalidState)", async () => {
+    const r = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+    await ctx.cm.approve(r.requestId, "ra-bob");
+    await rejectsGdsError(ctx.cm.reject(r.requestId, "ra-carol", "push target removed", { onlyIfPending: true }), "BadInvalidState");
+    expect(ctx.cm.getRequest(r.requestId).state).toBe("approved");
+    const p = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+    await expect(ctx.cm.reject(p.requestId, "ra-carol", "push target removed", { onlyIfPending: true })).resolves.toMatchObject({ state: "rejected", decidedBy: "ra-carol", reason: "push target removed" });
+  });
+
+  it("onRequestDecided: called once the decision is stored (approve, reject, unregister); not for refused decisions; unsubscribes", async () => {
+    const seen: [string, string, string][] = [];
+    const off = ctx.cm.onRequestDecided((r) => {
+      // durable and visible by then
+      expect(ctx.cm.getRequest(r.requestId).state).toBe(r.state);
+      seen.push([r.requestId, r.state, r.applicationId]);
+    });
+    ctx.cm.onRequestDecided(() => {
+      throw new Error("a listener that throws changes nothing");
+    });
+    const a = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+    const b = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+    const c = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" });
+    expect(seen).toEqual([]);
+    await ctx.cm.approve(a.requestId, "ra-bob");
+    await ctx.cm.reject(b.requestId, "ra-bob", "no");
+    await rejectsGdsError(ctx.cm.approve(b.requestId, "ra-bob"), "BadInvalidState");
+    expect(seen).toEqual([
+      [a.requestId, "approved", app.applicationId],
+      [b.requestId, "rejected", app.applicationId],
+    ]);
+    await ctx.directory.unregister(app.applicationId, "admin");
+    expect(seen.slice(2).map(([id, state]) => [id, state]).sort()).toEqual([[a.requestId, "rejected"], [c.requestId, "rejected"]].sort());
+    off();
+    const other = await register(ctx, "ra-2");
+    const d = await ctx.cm.startSigningRequest({ applicationId: other.applicationId, csrDer: await csrFor(other), actor: "alice" });
+    await ctx.cm.approve(d.requestId, "ra-bob");
+    expect(seen).toHaveLength(4);
+  });
+
   it("unknown request id → BadNotFound for approve/reject/getRequest; BadInvalidArgument for Finish", async () => {
     const id = randomUUID();
     await rejectsGdsError(ctx.cm.approve(id, "ra-bob"), "BadNotFound");

@@ -6,7 +6,8 @@ import { FileAuditLog } from "../../src/audit/file-audit-log.js";
 import { defaultSettings, loadConfig } from "../../src/config.js";
 import { DirectoryService } from "../../src/directory/directory-service.js";
 import type { PushCycleRequest } from "../../src/push/push-cycle.types.js";
-import { PushTargetService, parseSecurityMode, parseSecurityPolicy, validateEndpointUrl } from "../../src/push/push-target-service.js";
+import { GdsError } from "../../src/errors.js";
+import { PUSH_TARGET_REMOVED_REASON, PushTargetService, parseSecurityMode, type PushRequestDecisions, parseSecurityPolicy, validateEndpointUrl } from "../../src/push/push-target-service.js";
 import { PUSH_STATUS_COLLECTION, PUSH_TARGETS_COLLECTION, type StoredPushTarget } from "../../src/push/push-target.types.js";
 import { SecretBox } from "../../src/secrets/secret-box.js";
 import { LowdbStore } from "../../src/store/lowdb-store.js";
@@ -29,7 +30,7 @@ interface Ctx {
 
 const open: Ctx[] = [];
 
-async function build(dataDir = tempDir("push-target-"), clock = new ManualClock(T0)): Promise<Ctx> {
+async function build(dataDir = tempDir("push-target-"), clock = new ManualClock(T0), requests?: PushRequestDecisions): Promise<Ctx> {
   const store = new LowdbStore({ dir: dataDir });
   await store.open();
   const logFile = path.join(dataDir, "test.log");
@@ -37,7 +38,7 @@ async function build(dataDir = tempDir("push-target-"), clock = new ManualClock(
   const audit = await FileAuditLog.open({ dataDir, clock, log });
   const directory = new DirectoryService({ store, clock, counterResetTime: new Date(T0), audit });
   await directory.init();
-  const service = new PushTargetService({ store, clock, directory, audit, secrets: SecretBox.open(dataDir), log });
+  const service = new PushTargetService({ store, clock, directory, audit, secrets: SecretBox.open(dataDir), log, ...(requests ? { requests } : {}) });
   await service.init();
   const ctx = { dataDir, store, audit, clock, directory, service, logFile };
   open.push(ctx);
@@ -293,5 +294,70 @@ describe("PushTargetService", () => {
       [id, "admin"],
       [other, "bob"],
     ]);
+  });
+
+  it("removing a target (RemovePushTarget, unregister, or during a cycle) rejects the signing request its device waited for, unless no longer pending", async () => {
+    /** The CertificateManager's side: request states, and what was rejected by whom. */
+    const states = new Map<string, string>();
+    const rejected: [string, string, string, boolean][] = [];
+    const requests: PushRequestDecisions = {
+      async reject(requestId, actor, reason, opts) {
+        if (!states.has(requestId)) throw new GdsError("BadNotFound", `no certificate request ${requestId}`);
+        if (states.get(requestId) !== "pending") throw new GdsError("BadInvalidState", `request ${requestId} is ${states.get(requestId)}`);
+        states.set(requestId, "rejected");
+        rejected.push([requestId, actor, reason, opts.onlyIfPending]);
+        return {};
+      },
+    };
+    const ctx = await build(undefined, undefined, requests);
+    const waitingFor = async (id: string, requestId: string) => {
+      await ctx.service.setTarget({ applicationId: id, endpointUrl: "opc.tcp://h:1", userName: "u", password: SECRET }, "admin");
+      const target = ctx.service.pushTargetFor((await ctx.service.target(id))!);
+      states.set(requestId, "pending");
+      await ctx.service.recordResult({
+        request: request(target),
+        result: { ok: false, steps: [{ step: "sign", ms: 1, statusCode: "BadNothingToDo" }], pendingRequestId: requestId, requestId, error: { step: "sign", statusCode: "BadNothingToDo", message: "waiting" } },
+        startedAt: ctx.clock.now(),
+        actor: "push-scheduler",
+      });
+      expect((await ctx.service.statusRecord(id))?.pendingRequestId).toBe(requestId);
+      return target;
+    };
+    const [a, b, c, d] = [await register(ctx, "p"), await register(ctx, "q"), await register(ctx, "r"), await register(ctx, "s")];
+
+    // RemovePushTarget: rejected as the remover, with the reason
+    await waitingFor(a, "req-a");
+    await ctx.service.removeTarget(a, "bob");
+    expect(rejected).toEqual([["req-a", "bob", PUSH_TARGET_REMOVED_REASON, true]]);
+    expect(states.get("req-a")).toBe("rejected");
+
+    // approved meanwhile: left alone (its removal still succeeds)
+    await waitingFor(b, "req-b");
+    states.set("req-b", "approved");
+    await ctx.service.removeTarget(b, "bob");
+    expect(states.get("req-b")).toBe("approved");
+    expect(await ctx.service.target(b)).toBeUndefined();
+
+    // unregistering the application
+    await waitingFor(c, "req-c");
+    await ctx.directory.unregister(c, "carol");
+    expect(rejected.at(-1)).toEqual(["req-c", "carol", PUSH_TARGET_REMOVED_REASON, true]);
+
+    // a cycle that ends after the target was removed, having left a request pending
+    const target = await waitingFor(d, "req-d0");
+    await ctx.service.removeTarget(d, "dave");
+    states.set("req-d1", "pending");
+    const recorded = await ctx.service.recordResult({
+      request: { ...request(target), pendingRequestId: undefined },
+      result: { ok: false, steps: [], pendingRequestId: "req-d1", requestId: "req-d1", error: { step: "sign", statusCode: "BadNothingToDo", message: "waiting" } },
+      startedAt: ctx.clock.now(),
+      actor: "alice",
+    });
+    expect(recorded).toBeUndefined();
+    expect(rejected.slice(-2)).toEqual([
+      ["req-d0", "dave", PUSH_TARGET_REMOVED_REASON, true],
+      ["req-d1", "alice", PUSH_TARGET_REMOVED_REASON, true],
+    ]);
+    expect(await ctx.service.targets()).toEqual([]);
   });
 });
