@@ -500,6 +500,20 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       expect(done.status.lastResult).toBe("ok");
       expect(certificateInfo(await announcedCertificate(device.endpointUrl)).serialHex).toBe(done.status.certificate!.serialHex);
       expect((await requestsOfDevice()).map((r) => r.state).sort()).toEqual(["delivered", "rejected"]);
+
+      // RemovePushTarget while a request waits (a renewal push now makes a new one): that request is
+      // rejected ("push target removed", by the admin who removed it), not left pending forever.
+      await adminCall(1120, [str(appId.toString()), bool(true)]);
+      const third = await until("a third request waiting", async () => {
+        const v = await status();
+        return !v.status.running && v.status.pendingRequestId ? v : undefined;
+      }, 60_000);
+      const abandoned = third.status.pendingRequestId!;
+      expect(abandoned).not.toBe(second.status.pendingRequestId);
+      await adminCall(1110, [str(appId.toString())]);
+      const list = (JSON.parse((await adminCall(1070, [str("")]))[0].value as string) as { requestId: string; applicationId: string; state: string; decidedBy?: string; reason?: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
+      expect(list.map((r) => r.state).sort()).toEqual(["delivered", "rejected", "rejected"]);
+      expect(list.find((r) => r.requestId.toLowerCase().includes(abandoned.toLowerCase()))).toMatchObject({ state: "rejected", decidedBy: "admin", reason: "push target removed" });
     } finally {
       await admin.close();
       await t.stop();
