@@ -58,6 +58,21 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
     outputs: [],
   },
   {
+    name: "AddApplication",
+    id: 1035,
+    description:
+      "Registers an application on its behalf (as RegisterApplication does: same checks, BadEntryExists for a registered ApplicationUri), e.g. a device the GDS pushes to that never registers itself.",
+    inputs: [
+      {
+        name: "ApplicationJson",
+        type: "String",
+        description:
+          "JSON object with the fields GetApplication returns: applicationUri, applicationType (0 Server, 1 Client, 2 ClientAndServer, 3 DiscoveryServer), applicationNames ([{locale, text}]), productUri, discoveryUrls, serverCapabilities; other fields are ignored",
+      },
+    ],
+    outputs: [{ name: "ApplicationId", type: "String", description: "the new ApplicationId as a NodeId string (ns=…;g=…), as ListApplications shows it" }],
+  },
+  {
     name: "AddUser",
     id: 1040,
     description: "Creates a user with a scrypt-hashed password and the given roles.",

@@ -1,6 +1,7 @@
 import type { AdminCall } from "./admin-client.js";
 import type { CliCommand } from "./args.js";
 import { runPushCommand } from "./push-commands.js";
+import { runAppsAdd } from "./apps-add.js";
 import { writeTrustListExport } from "./trustlist-export.js";
 import {
   expectArray,
@@ -41,6 +42,8 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
       const app = expectObject(parseJsonResult(out, "application"), "application");
       return json ? formatJson(app) : formatApplication(app);
     }
+    case "apps add":
+      return runAppsAdd(cmd, call);
     case "apps remove":
       await call("RemoveApplication", [cmd.applicationId]);
       return json ? formatJson({ removed: cmd.applicationId }) : formatDone.appRemoved(cmd.applicationId);

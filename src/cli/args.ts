@@ -10,6 +10,7 @@ import { BACKUP_USAGE, RESTORE_USAGE } from "./usage.js";
 import { parseSince, SINCE_FORMS } from "../ops-cli/since.js";
 import { PUSH_USAGE } from "./usage.js";
 import { TRUSTLIST_USAGE } from "./usage.js";
+import { APPS_ADD_OPTIONS, parseAppsAddValues, type AppsAddCommand, type AppsAddValues } from "./apps-add-args.js";
 import { APPS_USAGE, CA_USAGE, CERTS_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
 
 /** Connection and output settings shared by every admin command. */
@@ -26,6 +27,8 @@ export type CliCommand =
   | { kind: "apps list"; admin: AdminOptions }
   | { kind: "apps show"; admin: AdminOptions; applicationId: string }
   | { kind: "apps remove"; admin: AdminOptions; applicationId: string }
+  /** `gds apps add` (src/cli/apps-add-args.ts): AddApplication through the admin object. */
+  | AppsAddCommand
   | { kind: "users add"; admin: AdminOptions; name: string; roles: string[]; password: string }
   | { kind: "users list"; admin: AdminOptions }
   | { kind: "users remove"; admin: AdminOptions; name: string }
@@ -150,6 +153,7 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
       list: { positionals: [] },
       show: { positionals: ["ID"] },
       remove: { positionals: ["ID"] },
+      add: { positionals: [], options: APPS_ADD_OPTIONS },
     },
   },
   users: {
@@ -331,6 +335,8 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
     case "apps show":
     case "apps remove":
       return { kind: key, admin: adminOptions(values, env, usage), applicationId: positionals[0] };
+    case "apps add":
+      return { kind: key, ...parseAppsAddValues(parsed.values as AppsAddValues, usage), admin: adminOptions(values, env, usage) };
     case "users list":
       return { kind: key, admin: adminOptions(values, env, usage) };
     case "users remove":

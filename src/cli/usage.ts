@@ -43,6 +43,10 @@ Commands:
   apps list [--json]          list registered applications
   apps show ID [--json]       show one application (ID: NodeId string or bare GUID)
   apps remove ID              unregister an application
+  apps add --uri URN --name NAME [--type T] [--discovery-url URL ...] [--json]
+  apps add --from-endpoint opc.tcp://host:port
+                              register an application on its behalf (e.g. a device for push);
+                              prints its ApplicationId
   users add NAME --role ROLE [--role ROLE ...] --password-env VAR
                               create a user; the password is read from the environment variable VAR
   users list [--json]         list users and their roles
@@ -86,11 +90,15 @@ ${ADMIN_OPTIONS}
 ${EXIT_CODES}
 `;
 
-export const APPS_USAGE = `Usage: gds apps <list|show|remove> [options]
+export const APPS_USAGE = `Usage: gds apps <list|show|add|remove> [options]
 
 Commands:
   list [--json]      list registered applications (applicationId, applicationUri, type, name)
   show ID [--json]   show one application
+  add --uri URN --name NAME [--type T] [--product-uri URI] [--discovery-url URL ...]
+      [--capability CAP ...] [--json]
+  add --from-endpoint opc.tcp://host:port [flags above to override]
+                     register an application (as RegisterApplication does); prints its ApplicationId
   remove ID          unregister an application (as UnregisterApplication does)
 
 ${ADMIN_OPTIONS}
@@ -405,6 +413,35 @@ ${ADMIN_OPTIONS}
 Shows one application. ID is the ApplicationId as a NodeId string (ns=…;g=… or nsu=…;g=…) or the bare GUID.
 
 ${ADMIN_OPTIONS}
+`,
+  "apps add": `Usage: gds apps add --uri URN --name NAME [--type T] [--product-uri URI]
+                    [--discovery-url URL ...] [--capability CAP ...] [--endpoint URL] [--json]
+       gds apps add --from-endpoint opc.tcp://host:port [same flags to override] [--endpoint URL] [--json]
+
+Registers an application on its behalf, as RegisterApplication does (same checks; an ApplicationUri
+already registered is refused, exit 6). Meant for devices the GDS pushes to (gds push set), which
+never register themselves. Prints the new ApplicationId (NodeId string, as apps list shows it), so
+it can be used in a script:  ID=$(gds apps add --from-endpoint opc.tcp://plc7:4840)
+
+Options:
+  --uri URN              the ApplicationUri (as in the device's application certificate)
+  --name NAME            the application's name
+  --type T               Server (default), Client, ClientAndServer or DiscoveryServer
+  --product-uri URI      the ProductUri (default: the ApplicationUri)
+  --discovery-url URL    a DiscoveryUrl (repeatable); a Server needs at least one
+  --capability CAP       a server capability identifier, e.g. DA, HD, LDS (repeatable)
+  --from-endpoint URL    read applicationUri, applicationName, productUri, applicationType and
+                         discoveryUrls from the device's ApplicationDescription (GetEndpoints over
+                         SecurityPolicy None, no session; from the machine the CLI runs on);
+                         discoveryUrls default to URL when the device lists none. Flags given
+                         override what was read. Exit 3 when the device cannot be reached.
+
+With --json, prints {"applicationId", "applicationUri", "applicationType", "applicationNames",
+"productUri", "discoveryUrls", "serverCapabilities"}. Needs DiscoveryAdmin.
+
+${ADMIN_OPTIONS}
+
+${EXIT_CODES}
 `,
   "apps remove": `Usage: gds apps remove ID [--endpoint URL] [--json]
 

@@ -65,6 +65,41 @@ export function parseRequestIdString(text: string): string {
   return s;
 }
 
+const APPLICATION_TYPE_NAMES = ["server", "client", "clientandserver", "discoveryserver"];
+
+/**
+ * The ApplicationJson of AddApplication → the plain object RegisterApplication's record decodes
+ * to, for DirectoryService.register to validate. Only the JSON shape is checked here; the field
+ * rules are the service's. Conveniences for hand-typed JSON (UaExpert): applicationType may be the
+ * type's name, an application name may be a plain string.
+ */
+export function applicationInputFromJson(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new GdsError("BadInvalidArgument", `ApplicationJson: not valid JSON (${(err as Error).message.slice(0, 100)})`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new GdsError("BadInvalidArgument", "ApplicationJson: expected a JSON object with applicationUri, applicationType, applicationNames, productUri, discoveryUrls, serverCapabilities");
+  }
+  const obj = value as Record<string, unknown>;
+  let applicationType = obj.applicationType;
+  if (typeof applicationType === "string") {
+    const i = APPLICATION_TYPE_NAMES.indexOf(applicationType.trim().toLowerCase());
+    applicationType = i >= 0 ? i : applicationType;
+  }
+  const names = Array.isArray(obj.applicationNames) ? obj.applicationNames.map((n) => (typeof n === "string" ? { locale: null, text: n } : n)) : obj.applicationNames;
+  return {
+    applicationUri: obj.applicationUri,
+    applicationType,
+    applicationNames: names,
+    productUri: obj.productUri,
+    discoveryUrls: obj.discoveryUrls,
+    serverCapabilities: obj.serverCapabilities,
+  };
+}
+
 /** A state filter of ListRequests: "" = every state. */
 export function parseRequestState(text: string): RequestState | undefined {
   const s = text.trim().toLowerCase();
@@ -110,6 +145,15 @@ export function installAdmin(opts: AdminInstallOptions): void {
       const record = await directory.unregister(id, call.userName);
       log.info({ applicationId: id, applicationUri: record.applicationUri, user: call.userName }, "application unregistered");
       return [];
+    },
+    AddApplication: async (args, call) => {
+      access.requireAnyRole(call, ["DiscoveryAdmin"]);
+      const input = applicationInputFromJson(stringArg(args, 0, "ApplicationJson", 256 * 1024));
+      // as RegisterApplication: the service validates (BadInvalidArgument), refuses a registered
+      // ApplicationUri (BadEntryExists) and audits ApplicationRegistered with the actor
+      const record = await directory.register(input, access.actorOf(call));
+      log.info({ applicationId: record.applicationId, applicationUri: record.applicationUri, user: call.userName }, "application registered");
+      return [codec.idString(record.applicationId)];
     },
     AddUser: async (args, call) => {
       access.requireAnyRole(call, ["SecurityAdmin"]);
