@@ -249,8 +249,9 @@ function usageError(message: string, usage: string): CliError {
 }
 
 /** The endpoint an admin command uses without --endpoint. */
+/** The GDS endpoint when no flag names it: GDS_ENDPOINT, else this machine on GDS_PORT (4840). */
 export function defaultEndpoint(env: Env): string {
-  return `opc.tcp://localhost:${env.GDS_PORT || 4840}`;
+  return env.GDS_ENDPOINT || `opc.tcp://localhost:${env.GDS_PORT || 4840}`;
 }
 
 function adminOptions(values: { endpoint?: string; json?: boolean }, env: Env, usage: string): AdminOptions {
@@ -462,11 +463,12 @@ interface PushValues {
 const OPC_TCP_URL = /^opc\.tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/:[\]]+)(:\d{1,5})?(\/\S*)?$/;
 
 /**
- * `gds push …`. The GDS endpoint: --gds-endpoint, else GDS_ENDPOINT, else (not for `push set`,
- * where --endpoint is the device) --endpoint, else the default.
+ * `gds push …`. The GDS endpoint: --gds-endpoint, else (not for `push set`, where --endpoint is
+ * the device) --endpoint, else the default (GDS_ENDPOINT, else localhost).
  */
 function parsePushLeaf(key: "push set" | "push remove" | "push now" | "push status", values: PushValues, positionals: string[], env: Env, usage: string): PushCommand {
-  const gdsEndpoint = values["gds-endpoint"] ?? (env.GDS_ENDPOINT || undefined) ?? (key === "push set" ? undefined : values.endpoint);
+  // A flag beats the environment; GDS_ENDPOINT is the default (defaultEndpoint) as for every admin command.
+  const gdsEndpoint = values["gds-endpoint"] ?? (key === "push set" ? undefined : values.endpoint);
   if (gdsEndpoint !== undefined && !OPC_TCP_URL.test(gdsEndpoint)) {
     throw usageError(`invalid GDS endpoint ${JSON.stringify(gdsEndpoint)} (--gds-endpoint or GDS_ENDPOINT): expected opc.tcp://host[:port][/path]`, usage);
   }

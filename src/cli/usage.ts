@@ -1,11 +1,13 @@
 /** Help texts of the `gds` CLI, one per command and subcommand. */
 
 const ADMIN_OPTIONS = `Admin options:
-  --endpoint URL   server endpoint (default opc.tcp://localhost:$GDS_PORT, port 4840 if GDS_PORT is unset)
+  --endpoint URL   server endpoint (default $GDS_ENDPOINT, else opc.tcp://localhost:$GDS_PORT, port
+                   4840 if GDS_PORT is unset)
   --json           machine-readable JSON output
   -h, --help       show this help
 
 Environment:
+  GDS_ENDPOINT         the server endpoint when --endpoint is not given
   GDS_ADMIN_USER       user for admin commands (default admin)
   GDS_ADMIN_PASSWORD   its password (required)
   GDS_CLI_PKI_DIR      the CLI's certificate store (default ~/.config/opcua-gds/cli-pki)`;
@@ -240,7 +242,7 @@ read the status.
 
 GDS endpoint: in push set, --endpoint is the DEVICE's endpoint; the GDS's endpoint then comes from
 --gds-endpoint or GDS_ENDPOINT (default opc.tcp://localhost:$GDS_PORT). The other push commands
-also take --endpoint for the GDS, like every admin command; --gds-endpoint and GDS_ENDPOINT win.`;
+also take --endpoint for the GDS, like every admin command; --gds-endpoint wins over it.`;
 
 const PUSH_ADMIN_OPTIONS = `Admin options:
   --gds-endpoint URL  the GDS endpoint (default $GDS_ENDPOINT, else opc.tcp://localhost:$GDS_PORT)
@@ -248,7 +250,7 @@ const PUSH_ADMIN_OPTIONS = `Admin options:
   -h, --help          show this help
 
 Environment:
-  GDS_ENDPOINT         the GDS endpoint for push commands
+  GDS_ENDPOINT         the GDS endpoint when no flag names it (every admin command)
   GDS_ADMIN_USER       user for admin commands (default admin)
   GDS_ADMIN_PASSWORD   its password (required)
   GDS_CLI_PKI_DIR      the CLI's certificate store (default ~/.config/opcua-gds/cli-pki)`;

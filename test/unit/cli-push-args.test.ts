@@ -87,6 +87,15 @@ describe("gds push: parsing", () => {
     expect(parseError(["push", "nope"]).message).toContain('unknown command "push nope"');
     expect(parseError(["push", "status"], {}).message).toContain("GDS_ADMIN_PASSWORD is not set");
   });
+
+  it("GDS_ENDPOINT is the default GDS endpoint of every admin command; a flag wins over it", () => {
+    const env = { ...ENV, GDS_ENDPOINT: "opc.tcp://gds.example:4850" };
+    for (const argv of [["apps", "list"], ["status"], ["push", "status"], ["push", "now", ID]]) {
+      expect((parseCli(argv, env) as { admin: { endpoint: string } }).admin.endpoint).toBe("opc.tcp://gds.example:4850");
+      expect((parseCli([...argv, "--endpoint", "opc.tcp://other:4840"], env) as { admin: { endpoint: string } }).admin.endpoint).toBe("opc.tcp://other:4840");
+    }
+    expect((parseCli(["apps", "list"], ENV) as { admin: { endpoint: string } }).admin.endpoint).toBe("opc.tcp://localhost:4840");
+  });
 });
 
 describe("gds push: admin calls and output", () => {
