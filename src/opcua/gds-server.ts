@@ -194,7 +194,13 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   const stopAuditEvents = raiseAuditEvents({ addressSpace, audit: opts.audit, gdsNamespace, log });
   const stopObservingCalls = opts.onMethodCall ? observeMethodCalls(addressSpace, opts.onMethodCall) : () => undefined;
   const extensionContext = { addressSpace, certificates, codec, access, log, serverCertificate: Buffer.from(server.getCertificate()) };
-  const extraBodies = Object.assign({}, ...(opts.adminExtensions ?? []).map((extend) => extend(extensionContext))) as Record<string, AdminBody>;
+  const extraBodies: Record<string, AdminBody> = {};
+  for (const extend of opts.adminExtensions ?? []) {
+    for (const [name, body] of Object.entries(extend(extensionContext))) {
+      if (extraBodies[name]) throw new Error(`admin method ${name} is bound by two features`);
+      extraBodies[name] = body;
+    }
+  }
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log, extraBodies });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
