@@ -153,7 +153,6 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
         pushAdminExtension(pushReady),
       ],
     });
-    log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);
 
     let stopping: Promise<void> | undefined;
     const cm = await certificatesReady;
@@ -181,6 +180,9 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     // pushes by result (gds_pushes_total) from the first one on, not from the first scrape
     openMetrics.attachPush(push.targets);
     push.scheduler.start();
+    // Last, so that whoever waits for this line (operators, scripts, tests) finds /healthz and
+    // /metrics up too, not only the OPC UA endpoint.
+    log.info({ endpointUrl: endpoint.endpointUrl, dataDir: config.dataDir, applications: directory.count() }, `listening on ${endpoint.endpointUrl}`);
     return {
       httpUrl: http?.url,
       opcuaServer: endpoint.server,
