@@ -12,7 +12,6 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { DataType, MessageSecurityMode, NodeId, OPCUAClient, Variant } from "node-opcua";
-import { ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../../src/admin/admin-model.js";
 import { readAuditLogFile } from "../../src/audit/file-audit-log.js";
 import { certificateInfo, verifyIssuedBy } from "../../src/ca/certificate-info.js";
 import { formatPushStatus } from "../../src/cli/format.js";
@@ -20,7 +19,17 @@ import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
 import { expectStatus, issueNewKeyPair, revokeCertificate } from "./helpers/certificate-client.js";
 import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 import { registerOk, sampleServer } from "./helpers/directory-client.js";
-import { callMethod, connect, sharedClientPkiDir, startTestGds, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+import { callAdmin, connect, sharedClientPkiDir, startTestGds, type TestGds, type TestSession } from "./helpers/gds-harness.js";
+
+const str = (value: string) => new Variant({ dataType: DataType.String, value });
+const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
+
+/** An admin method by name; anything but Good fails the test with the status and its text. */
+async function adminOk(s: TestSession, name: string, inputs: Variant[]): Promise<Variant[]> {
+  const r = await callAdmin(s, name, inputs);
+  if (r.statusCode.isNotGood()) throw new Error(`admin method ${name}: ${r.statusCode.name} ${r.text ?? ""}`);
+  return r.outputs;
+}
 
 const DEVICE_TRUST_LIST = new NodeId(NodeId.NodeIdType.NUMERIC, 12642, 0);
 const PKI_NAME = "push-scheduler-it";
@@ -91,21 +100,13 @@ describe("push scheduler against the demo device", () => {
   let t: TestGds;
   let device: DemoDevice;
   let admin: TestSession;
-  let adminNs: number;
   let appId: NodeId;
 
-  const str = (value: string) => new Variant({ dataType: DataType.String, value });
-  const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
-  const adminCall = async (method: number, inputs: Variant[]) => {
-    const r = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
-    if (r.statusCode.isNotGood()) throw new Error(`admin method ${method}: ${r.statusCode.name} ${r.text ?? ""}`);
-    return r.outputs;
-  };
   const setTarget = (password: string) =>
-    adminCall(1100, [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(password), bool(false), bool(true)]);
-  const pushNow = async (): Promise<PushStatusJson> => JSON.parse((await adminCall(1120, [str(appId.toString()), bool(false)]))[0].value as string);
+    adminOk(admin, "SetPushTarget", [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(password), bool(false), bool(true)]);
+  const pushNow = async (): Promise<PushStatusJson> => JSON.parse((await adminOk(admin, "PushNow", [str(appId.toString()), bool(false)]))[0].value as string);
   const status = async (): Promise<PushStatusJson> => {
-    const list = JSON.parse((await adminCall(1130, [str(appId.toString())]))[0].value as string) as PushStatusJson[];
+    const list = JSON.parse((await adminOk(admin, "GetPushStatus", [str(appId.toString())]))[0].value as string) as PushStatusJson[];
     expect(list).toHaveLength(1);
     return list[0];
   };
@@ -138,7 +139,6 @@ describe("push scheduler against the demo device", () => {
       startDemoDevice(),
     ]);
     admin = await connect(t.endpointUrl);
-    adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
     appId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
   }, 120_000);
 
@@ -296,24 +296,23 @@ describe("push scheduler against the demo device", () => {
     await t.gds.users.add("disco", ["DiscoveryAdmin"], "disco-password-1");
     const disco = await connect(t.endpointUrl, { user: { userName: "disco", password: "disco-password-1" } });
     try {
-      const call = (method: number, inputs: Variant[]) =>
-        callMethod(disco, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
+      const call = (name: string, inputs: Variant[]) => callAdmin(disco, name, inputs);
       const id = str(appId.toString());
       const refused = [
-        await call(1100, [id, str(device.endpointUrl), str(""), str(""), str("u"), str("p"), bool(false), bool(true)]),
-        await call(1110, [id]),
-        await call(1120, [id, bool(false)]),
+        await call("SetPushTarget", [id, str(device.endpointUrl), str(""), str(""), str("u"), str("p"), bool(false), bool(true)]),
+        await call("RemovePushTarget", [id]),
+        await call("PushNow", [id, bool(false)]),
       ];
       for (const r of refused) expect(r.statusCode.name).toBe("BadUserAccessDenied");
-      const read = await call(1130, [str("")]);
+      const read = await call("GetPushStatus", [str("")]);
       expect(read.statusCode.name).toBe("Good");
       expect(JSON.parse(read.outputs[0].value as string).map((x: PushStatusJson) => x.applicationId)).toEqual([appId.toString()]);
     } finally {
       await disco.close();
     }
-    const unknown = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, 1120, adminNs), [str(crypto.randomUUID()), bool(false)]);
+    const unknown = await callAdmin(admin, "PushNow", [str(crypto.randomUUID()), bool(false)]);
     expect(unknown.statusCode.name).toBe("BadNotFound");
-    const badUrl = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, 1100, adminNs), [str(appId.toString()), str("opc.tcp://nohost"), str(""), str(""), str("u"), str("p"), bool(false), bool(true)]);
+    const badUrl = await callAdmin(admin, "SetPushTarget", [str(appId.toString()), str("opc.tcp://nohost"), str(""), str(""), str("u"), str("p"), bool(false), bool(true)]);
     expect(badUrl.statusCode.name).toBe("BadInvalidArgument");
     expect(badUrl.text).toContain("EndpointUrl");
   }, 60_000);
@@ -373,24 +372,16 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
     const device = await startDemoDevice();
     const admin = await connect(t.endpointUrl);
     try {
-      const adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
-      const str = (value: string) => new Variant({ dataType: DataType.String, value });
-      const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
-      const adminCall = async (method: number, inputs: Variant[]) => {
-        const r = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
-        if (r.statusCode.isNotGood()) throw new Error(`admin method ${method}: ${r.statusCode.name} ${r.text ?? ""}`);
-        return r.outputs;
-      };
       const appId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
       const guid = String(appId.value).toLowerCase();
       const status = async (): Promise<PushStatusJson & { status: { pendingRequestId?: string; pendingRequestSince?: string } }> =>
-        JSON.parse((await adminCall(1130, [str(appId.toString())]))[0].value as string)[0];
+        JSON.parse((await adminOk(admin, "GetPushStatus", [str(appId.toString())]))[0].value as string)[0];
       /** ListRequests (what `gds requests list` shows) for this application. */
       const requestsOfDevice = async (state = ""): Promise<{ requestId: string; applicationId: string; state: string; requestedBy?: string }[]> =>
-        (JSON.parse((await adminCall(1070, [str(state)]))[0].value as string) as { requestId: string; applicationId: string; state: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
+        (JSON.parse((await adminOk(admin, "ListRequests", [str(state)]))[0].value as string) as { requestId: string; applicationId: string; state: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
       const before = await announcedCertificate(device.endpointUrl);
 
-      await adminCall(1100, [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(device.password), bool(false), bool(true)]);
+      await adminOk(admin, "SetPushTarget", [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(device.password), bool(false), bool(true)]);
       let seen: unknown;
       const waiting = await until("waiting for approval", async () => {
         const v = await status();
@@ -410,7 +401,7 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
 
       // a while and an admin's push now later: still that one request
       await new Promise((r) => setTimeout(r, 3_000));
-      const asked = JSON.parse((await adminCall(1120, [str(appId.toString()), bool(true)]))[0].value as string) as PushStatusJson & { status: { pendingRequestId?: string } };
+      const asked = JSON.parse((await adminOk(admin, "PushNow", [str(appId.toString()), bool(true)]))[0].value as string) as PushStatusJson & { status: { pendingRequestId?: string } };
       expect(asked.status).toMatchObject({ lastResult: "waitingForApproval", lastReason: "admin", pendingRequestId: requestId, consecutiveFailures: 0 });
       expect(asked.status.steps!.map((s) => s.step)).not.toContain("createSigningRequest"); // FinishRequest only
       expect(asked.status.steps!.map((s) => [s.step, s.statusCode]).at(-1)).toEqual(["sign", "BadNothingToDo"]);
@@ -425,7 +416,7 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       // approved (ApproveRequest, as `gds requests approve` does): the decision wakes the scheduler,
       // which delivers that request's certificate at once (well before the 1 min approval poll)
       const approvedAt = Date.now();
-      await adminCall(1080, [str(requestId)]);
+      await adminOk(admin, "ApproveRequest", [str(requestId)]);
       const done = await until("the certificate after the approval", async () => {
         const v = await status();
         return !v.status.running && v.status.certificate ? v : undefined;
@@ -455,27 +446,19 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
     const device = await startDemoDevice();
     const admin = await connect(t.endpointUrl);
     try {
-      const adminNs = ((await admin.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
-      const str = (value: string) => new Variant({ dataType: DataType.String, value });
-      const bool = (value: boolean) => new Variant({ dataType: DataType.Boolean, value });
-      const adminCall = async (method: number, inputs: Variant[]) => {
-        const r = await callMethod(admin, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, adminNs), new NodeId(NodeId.NodeIdType.NUMERIC, method, adminNs), inputs);
-        if (r.statusCode.isNotGood()) throw new Error(`admin method ${method}: ${r.statusCode.name} ${r.text ?? ""}`);
-        return r.outputs;
-      };
       const appId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
       const guid = String(appId.value).toLowerCase();
-      const status = async (): Promise<PushStatusJson> => JSON.parse((await adminCall(1130, [str(appId.toString())]))[0].value as string)[0];
+      const status = async (): Promise<PushStatusJson> => JSON.parse((await adminOk(admin, "GetPushStatus", [str(appId.toString())]))[0].value as string)[0];
       const requestsOfDevice = async (): Promise<{ requestId: string; applicationId: string; state: string }[]> =>
-        (JSON.parse((await adminCall(1070, [str("")]))[0].value as string) as { requestId: string; applicationId: string; state: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
-      await adminCall(1100, [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(device.password), bool(false), bool(true)]);
+        (JSON.parse((await adminOk(admin, "ListRequests", [str("")]))[0].value as string) as { requestId: string; applicationId: string; state: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
+      await adminOk(admin, "SetPushTarget", [str(appId.toString()), str(device.endpointUrl), str(""), str(""), str(device.user), str(device.password), bool(false), bool(true)]);
       const first = await until("waiting for approval", async () => {
         const v = await status();
         return !v.status.running && v.status.pendingRequestId ? v : undefined;
       }, 90_000);
       const rejected = first.status.pendingRequestId!;
 
-      await adminCall(1090, [str(rejected), str("not this device")]);
+      await adminOk(admin, "RejectRequest", [str(rejected), str("not this device")]);
       const failed = await until("the rejection reported", async () => {
         const v = await status();
         return !v.status.running && v.status.lastError?.step === "sign" ? v : undefined;
@@ -492,7 +475,7 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
       expect(second.status).toMatchObject({ lastResult: "waitingForApproval", consecutiveFailures: 0 });
       expect((await requestsOfDevice()).map((r) => r.state).sort()).toEqual(["pending", "rejected"]);
 
-      await adminCall(1080, [str(second.status.pendingRequestId!)]);
+      await adminOk(admin, "ApproveRequest", [str(second.status.pendingRequestId!)]);
       const done = await until("the certificate", async () => {
         const v = await status();
         return !v.status.running && v.status.certificate ? v : undefined;
@@ -503,15 +486,15 @@ describe("manual approval (GDS_AUTO_APPROVE=false)", () => {
 
       // RemovePushTarget while a request waits (a renewal push now makes a new one): that request is
       // rejected ("push target removed", by the admin who removed it), not left pending forever.
-      await adminCall(1120, [str(appId.toString()), bool(true)]);
+      await adminOk(admin, "PushNow", [str(appId.toString()), bool(true)]);
       const third = await until("a third request waiting", async () => {
         const v = await status();
         return !v.status.running && v.status.pendingRequestId ? v : undefined;
       }, 60_000);
       const abandoned = third.status.pendingRequestId!;
       expect(abandoned).not.toBe(second.status.pendingRequestId);
-      await adminCall(1110, [str(appId.toString())]);
-      const list = (JSON.parse((await adminCall(1070, [str("")]))[0].value as string) as { requestId: string; applicationId: string; state: string; decidedBy?: string; reason?: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
+      await adminOk(admin, "RemovePushTarget", [str(appId.toString())]);
+      const list = (JSON.parse((await adminOk(admin, "ListRequests", [str("")]))[0].value as string) as { requestId: string; applicationId: string; state: string; decidedBy?: string; reason?: string }[]).filter((r) => r.applicationId.toLowerCase().includes(guid));
       expect(list.map((r) => r.state).sort()).toEqual(["delivered", "rejected", "rejected"]);
       expect(list.find((r) => r.requestId.toLowerCase().includes(abandoned.toLowerCase()))).toMatchObject({ state: "rejected", decidedBy: "admin", reason: "push target removed" });
     } finally {

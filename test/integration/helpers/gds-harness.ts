@@ -17,6 +17,7 @@ import {
   type Variant,
   type VariantLike,
 } from "node-opcua";
+import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../../../src/admin/admin-model.js";
 import { defaultSettings, type GdsConfig } from "../../../src/config.js";
 import { startGds, type RunningGds } from "../../../src/server.js";
 import type { Clock } from "../../../src/clock.js";
@@ -144,6 +145,20 @@ export interface CallOutcome {
 export async function callMethod(s: TestSession, objectId: NodeId, methodId: NodeId, inputArguments: VariantLike[]): Promise<CallOutcome> {
   const r = await s.session.callWithDiagnostics([{ objectId, methodId, inputArguments }], 0x40 | 0x20);
   return { statusCode: r.results[0].statusCode, text: r.diagnosticStrings[0]?.localizedText ?? null, outputs: r.results[0].outputArguments ?? [] };
+}
+
+const adminNamespaces = new WeakMap<TestSession, number>();
+
+/** Calls a method of our admin object by its name in ADMIN_METHODS (the admin namespace resolved once per session). */
+export async function callAdmin(s: TestSession, name: string, inputArguments: VariantLike[]): Promise<CallOutcome> {
+  const method = ADMIN_METHODS.find((m) => m.name === name);
+  if (!method) throw new Error(`no admin method ${name} in ADMIN_METHODS`);
+  let ns = adminNamespaces.get(s);
+  if (ns === undefined) {
+    ns = ((await s.session.readNamespaceArray()) as string[]).indexOf(ADMIN_NAMESPACE_URI);
+    adminNamespaces.set(s, ns);
+  }
+  return callMethod(s, new NodeId(NodeId.NodeIdType.NUMERIC, ADMIN_OBJECT_ID, ns), new NodeId(NodeId.NodeIdType.NUMERIC, method.id, ns), inputArguments);
 }
 
 export function gdsNode(s: TestSession, id: number): NodeId {
