@@ -6,23 +6,12 @@
 import fs from "node:fs";
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { MessageSecurityMode, NodeId, OPCUAClient } from "node-opcua";
+import { NodeId } from "node-opcua";
 import { certificateInfo, verifyIssuedBy } from "../../src/ca/certificate-info.js";
-import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+import { announcedCertificate, startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 import { registerOk, sampleServer } from "./helpers/directory-client.js";
 import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
 import { connect, startTestGds, tempDir, type TestGds } from "./helpers/gds-harness.js";
-
-async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
-  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
-  await client.connect(endpointUrl);
-  try {
-    const endpoints = await client.getEndpoints();
-    return Buffer.from(endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt)!.serverCertificate!);
-  } finally {
-    await client.disconnect();
-  }
-}
 
 describe("gds push against a GDS and the demo device", () => {
   let t: TestGds;

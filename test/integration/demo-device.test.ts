@@ -14,7 +14,7 @@ import { parseCsr } from "../../src/ca/csr.js";
 import { addTrustListCertificateViaSession, readTrustListViaSession, writeTrustListViaSession } from "../../src/opcua/trust-list-client.js";
 import { connect, sharedClientPkiDir, tempDir, type TestSession } from "./helpers/gds-harness.js";
 import { opensslSelfSigned } from "./helpers/gds-cli.js";
-import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+import { announcedCertificate, startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 
 const ns0 = (id: number) => new NodeId(NodeId.NodeIdType.NUMERIC, id, 0);
 const SERVER_CONFIGURATION = ns0(12637);
@@ -39,19 +39,6 @@ function createSigningRequest(s: TestSession) {
     new Variant({ dataType: DataType.Boolean, value: true }),
     new Variant({ dataType: DataType.ByteString, value: crypto.randomBytes(32) }),
   ]);
-}
-
-/** The server certificate GetEndpoints announces (a fresh channel, security None). */
-async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
-  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
-  await client.connect(endpointUrl);
-  try {
-    const endpoints = await client.getEndpoints();
-    const secure = endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt);
-    return Buffer.from(secure!.serverCertificate!);
-  } finally {
-    await client.disconnect();
-  }
 }
 
 /** The error of a session that should not be created: its status name. */

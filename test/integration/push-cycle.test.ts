@@ -13,7 +13,6 @@ import {
   MessageSecurityMode,
   NodeId,
   OPCUACertificateManager,
-  OPCUAClient,
   OPCUAServer,
   SecurityPolicy,
   StatusCodes,
@@ -34,7 +33,7 @@ import type { PushCycleRequest, PushTarget } from "../../src/push/push-cycle.typ
 import { connect, freePort, sharedClientPkiDir, startTestGds, tempDir, type TestGds } from "./helpers/gds-harness.js";
 import { opensslSelfSigned } from "./helpers/gds-cli.js";
 import { registerOk, sampleServer } from "./helpers/directory-client.js";
-import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+import { announcedCertificate, startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 
 const DEVICE_TRUST_LIST = new NodeId(NodeId.NodeIdType.NUMERIC, 12642, 0);
 const CALL_TIMEOUT_MS = 10_000;
@@ -45,19 +44,6 @@ function pemToDer(file: string): Buffer {
 }
 
 const sha1 = (der: Buffer) => crypto.createHash("sha1").update(der).digest("hex");
-
-/** The certificate the device announces (GetEndpoints on a fresh channel, security None). */
-async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
-  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
-  await client.connect(endpointUrl);
-  try {
-    const endpoints = await client.getEndpoints();
-    const secure = endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt);
-    return Buffer.from(secure!.serverCertificate!);
-  } finally {
-    await client.disconnect();
-  }
-}
 
 describe("push cycle against the demo device", () => {
   let t: TestGds;

@@ -11,13 +11,13 @@ import * as x509 from "@peculiar/x509";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { DataType, MessageSecurityMode, NodeId, OPCUAClient, Variant } from "node-opcua";
+import { DataType, NodeId, Variant } from "node-opcua";
 import { readAuditLogFile } from "../../src/audit/file-audit-log.js";
 import { certificateInfo, verifyIssuedBy } from "../../src/ca/certificate-info.js";
 import { formatPushStatus } from "../../src/cli/format.js";
 import { readTrustListViaSession } from "../../src/opcua/trust-list-client.js";
 import { expectStatus, issueNewKeyPair, revokeCertificate } from "./helpers/certificate-client.js";
-import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
+import { announcedCertificate, startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 import { registerOk, sampleServer } from "./helpers/directory-client.js";
 import { callAdmin, connect, sharedClientPkiDir, startTestGds, type TestGds, type TestSession } from "./helpers/gds-harness.js";
 
@@ -67,18 +67,6 @@ interface PushStatusJson {
     pushRequestedBy?: string;
     steps?: { step: string; ms: number; statusCode?: string }[];
   };
-}
-
-/** The certificate the device announces (GetEndpoints on a fresh channel, security None). */
-async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
-  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
-  await client.connect(endpointUrl);
-  try {
-    const endpoints = await client.getEndpoints();
-    return Buffer.from(endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt)!.serverCertificate!);
-  } finally {
-    await client.disconnect();
-  }
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 500): Promise<T> {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { MessageSecurityMode, OPCUAClient } from "node-opcua";
 import { freePort, tempDir } from "./gds-harness.js";
 
 /** The push target of tests and demos: scripts/demo-device (node-opcua 2.157 in its own npm project). */
@@ -133,4 +134,19 @@ export async function startDemoDevice(opts: DemoDeviceOptions = {}): Promise<Dem
       await launch();
     },
   };
+}
+
+/**
+ * The certificate a server announces for SignAndEncrypt (GetEndpoints on a fresh channel,
+ * security None): what a device is really serving, independent of the push cycle's own check.
+ */
+export async function announcedCertificate(endpointUrl: string): Promise<Buffer> {
+  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
+  await client.connect(endpointUrl);
+  try {
+    const endpoints = await client.getEndpoints();
+    return Buffer.from(endpoints.find((e) => e.securityMode === MessageSecurityMode.SignAndEncrypt)!.serverCertificate!);
+  } finally {
+    await client.disconnect();
+  }
 }
