@@ -20,6 +20,21 @@ export function removeTempDir(dir: string): void {
   tempDirs.delete(dir);
 }
 
+/** The admin password of every GDS child the benchmarks start. */
+export const BENCH_ADMIN_PASSWORD = "bench-admin-password-1";
+
+/** The environment of a `gds start` child: its port and data dir, on 127.0.0.1, no HTTP listener. */
+export function gdsChildEnv(port: number, dataDir: string): Record<string, string> {
+  return {
+    GDS_PORT: String(port),
+    GDS_HTTP_PORT: "0", // no /metrics listener: 4841 would collide between the children
+    GDS_DATA_DIR: dataDir,
+    GDS_HOSTNAME: "127.0.0.1",
+    GDS_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
+    GDS_LOG_LEVEL: "info",
+  };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { DataType, NodeId, Variant, VariantArrayType } from "node-opcua";
 import { ADMIN_METHODS, ADMIN_NAMESPACE_URI, ADMIN_OBJECT_ID } from "../../src/admin/admin-model.js";
 import { BenchClient } from "./bench-client.js";
-import { freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
+import { BENCH_ADMIN_PASSWORD, freePort, gdsChildEnv, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
 import { makeDeviceCsrs, type DeviceIdentity } from "./onboarding-csrs.js";
 import { bareChurn, onboardDevice, SharedClientPki, type Phases, type User } from "./onboarding-device.js";
 import { inclusiveOf, monotonicUs, summarizeProfile, type ProfileSummary } from "./onboarding-profile.js";
@@ -30,7 +30,7 @@ const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
 const ROOT = path.resolve(here, "../../..");
 const GDS_CLI = path.join(ROOT, "dist/src/cli.js");
 const BARE_SERVER = path.join(here, "bare-server.js");
-const ADMIN_PASSWORD = "bench-admin-password-1";
+const ADMIN_PASSWORD = BENCH_ADMIN_PASSWORD;
 /** The devices' user: holds CertificateAuthorityAdmin only. */
 const DEVICE_USER: User = { userName: "bench-ca", password: "bench-ca-password-1" };
 
@@ -78,16 +78,7 @@ async function startGds(extraEnv: Record<string, string> = {}): Promise<Server> 
   const port = await freePort();
   const child = await startChild(
     [GDS_CLI, "start"],
-    {
-      GDS_PORT: String(port),
-      GDS_HTTP_PORT: "0", // no /metrics listener: 4841 would collide between the children
-      GDS_DATA_DIR: dataDir,
-      GDS_HOSTNAME: "127.0.0.1",
-      GDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      GDS_LOG_LEVEL: "info",
-      GDS_AUTO_APPROVE: "true",
-      ...extraEnv,
-    },
+    { ...gdsChildEnv(port, dataDir), GDS_AUTO_APPROVE: "true", ...extraEnv },
     180_000, // the first start creates the RSA-3072 CAs
   );
   return { child, endpointUrl: `opc.tcp://127.0.0.1:${port}`, dataDir };

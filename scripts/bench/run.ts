@@ -18,14 +18,14 @@ import { BenchClient, type BenchApp } from "./bench-client.js";
 import { benchCa } from "./ca-bench.js";
 import { benchOnboarding } from "./onboarding-bench.js";
 import { benchPush } from "./push-bench.js";
-import { cleanupAll, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
+import { BENCH_ADMIN_PASSWORD, cleanupAll, gdsChildEnv, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
 import { median, percentile } from "./stats.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
 const ROOT = path.resolve(here, "../../..");
 const GDS_CLI = path.join(ROOT, "dist/src/cli.js");
 const BARE_SERVER = path.join(here, "bare-server.js");
-const ADMIN_PASSWORD = "bench-admin-password-1";
+const ADMIN_PASSWORD = BENCH_ADMIN_PASSWORD;
 
 // BENCH_ROUNDS / BENCH_LEVELS (e.g. "100,1000") shorten a run while working on the benchmark.
 const COLD_START_ROUNDS = Number(process.env.BENCH_ROUNDS) || 5;
@@ -69,23 +69,13 @@ const summary: SummaryRow[] = [];
 // ---------------------------------------------------------------------------------------------
 // 1. Cold start
 
-function gdsEnv(port: number, dataDir: string): Record<string, string> {
-  return {
-    GDS_PORT: String(port),
-    GDS_HTTP_PORT: "0", // no /metrics listener: 4841 would collide between the children
-    GDS_DATA_DIR: dataDir,
-    GDS_HOSTNAME: "127.0.0.1",
-    GDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    GDS_LOG_LEVEL: "info",
-  };
-}
 
 /** The port each GDS child was started on. */
 const gdsPorts = new WeakMap<StartedChild, number>();
 
 async function startGdsChild(dataDir: string): Promise<StartedChild> {
   const port = await freePort();
-  const c = await startChild([GDS_CLI, "start"], gdsEnv(port, dataDir));
+  const c = await startChild([GDS_CLI, "start"], gdsChildEnv(port, dataDir));
   gdsPorts.set(c, port);
   return c;
 }
