@@ -114,15 +114,16 @@ export class IssuancePolicy {
       const asked = splitDomainNames([...requested], field);
       const allowedDns = new Set(allowed.dnsNames.map(canonicalDns));
       const allowedIps = new Set(allowed.ipAddresses.map((ip) => normaliseIp(ip) ?? ip));
-      for (const name of [...asked.dnsNames, ...asked.ipAddresses]) {
-        const known = net.isIP(name) ? allowedIps.has(normaliseIp(name) ?? name) : allowedDns.has(canonicalDns(name));
-        if (!known) {
-          const registered = [...allowed.dnsNames, ...allowed.ipAddresses];
-          throw new GdsError(
-            "BadInvalidArgument",
-            `${field}: ${JSON.stringify(name.slice(0, 100))} is not a host of application ${app.applicationId}'s registered ${group === "DefaultHttpsGroup" ? "https " : ""}DiscoveryUrls (${registered.length ? registered.join(", ") : group === "DefaultUserTokenGroup" ? "user-token certificates carry no host names" : "none"}); register a DiscoveryUrl with that host first`,
-          );
-        }
+      const foreign = requested
+        .map((raw) => raw.trim())
+        .filter((name) => (net.isIP(name) ? !allowedIps.has(normaliseIp(name) ?? name) : !allowedDns.has(canonicalDns(name))));
+      if (foreign.length > 0) {
+        const registered = [...allowed.dnsNames, ...allowed.ipAddresses];
+        const named = foreign.slice(0, 5).map((n) => JSON.stringify(n.slice(0, 100))).join(", ") + (foreign.length > 5 ? ", …" : "");
+        throw new GdsError(
+          "BadInvalidArgument",
+          `${field}: ${named} ${foreign.length === 1 ? "is not a host" : "are not hosts"} of application ${app.applicationId}'s registered ${group === "DefaultHttpsGroup" ? "https " : ""}DiscoveryUrls (${registered.length ? registered.join(", ") : group === "DefaultUserTokenGroup" ? "user-token certificates carry no host names" : "none"}); register a DiscoveryUrl with that host first`,
+        );
       }
       names = asked;
     }
