@@ -19,7 +19,7 @@ import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { SecretBox } from "../secrets/secret-box.js";
 import type { Store, StoreMutation } from "../store/store.js";
-import { DEFAULT_MAX_CERTIFICATES_PER_DAY, IssuancePolicy } from "./issuance-policy.js";
+import { DEFAULT_MAX_CERTIFICATES_PER_DAY, IssuancePolicy, type IssuanceContent } from "./issuance-policy.js";
 import { DEFAULT_KEY_GENERATION_QUEUE, KeyGenerationQueue, type KeyGenerationQueueOptions, type KeyGenerationTicket } from "./key-generation-queue.js";
 import type {
   Actor,
@@ -592,7 +592,11 @@ export class CertificateManagerService {
     let der: Buffer;
     let info: crypto.X509Certificate;
     let privateKey: Buffer | undefined;
+    let content: IssuanceContent;
     try {
+      // The policy once more, against the record as it is now (a DiscoveryUrl may have gone since
+      // the request was made, or the request predates a policy change).
+      content = this.policy.content(app, request.group, [...(request.dnsNames ?? []), ...(request.ipAddresses ?? [])], "the request's names");
       let publicKeySpki: Buffer;
       if (request.kind === "signing") {
         publicKeySpki = parseCsr(Buffer.from(request.csr ?? "", "base64")).publicKeySpki;
@@ -604,10 +608,10 @@ export class CertificateManagerService {
         group: request.group,
         type,
         publicKeySpki,
-        subject: request.subject,
+        subject: content.subject,
         uris: [app.applicationUri],
-        dnsNames: request.dnsNames ?? [],
-        ipAddresses: request.ipAddresses ?? [],
+        dnsNames: content.dnsNames,
+        ipAddresses: content.ipAddresses,
         serialHex,
         notBefore: new Date(now.getTime() - BACKDATE_MS),
         notAfter: new Date(now.getTime() + this.opts.certLifetimeMs),
@@ -624,6 +628,7 @@ export class CertificateManagerService {
       }
       info = new crypto.X509Certificate(der);
     } catch (err) {
+      ticket?.release();
       this.reservedSerials.delete(serialHex);
       const reason = err instanceof GdsError ? err.message : `the CA could not issue the certificate: ${(err as Error).message}`;
       if (!(err instanceof GdsError)) this.opts.log.error({ err, requestId: request.requestId, applicationId: app.applicationId }, "issuing the certificate failed");
@@ -648,7 +653,7 @@ export class CertificateManagerService {
       applicationId: app.applicationId,
       group: request.group,
       type: request.type,
-      subject: request.subject,
+      subject: content.subject,
       thumbprint: sha1Hex(der),
       notBefore: new Date(info.validFrom).toISOString(),
       notAfter: new Date(info.validTo).toISOString(),

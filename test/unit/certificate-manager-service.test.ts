@@ -1291,6 +1291,17 @@ describe("issuance policy in the request lifecycle", () => {
     await issue(ctx, app);
   });
 
+  it("the policy is applied again at issuance: a host dropped from the DiscoveryUrls after the request is not certified", async () => {
+    const ctx = await build({ autoApprove: false });
+    const app = await register(ctx, "moved", { discoveryUrls: ["opc.tcp://moved.plant.local:4840", "opc.tcp://old.plant.local:4840"] });
+    const r = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app, { dns: ["old.plant.local"] }), actor: "alice" });
+    await ctx.directory.update(app.applicationId, { ...appInput("moved"), discoveryUrls: ["opc.tcp://moved.plant.local:4840"] }, "alice");
+    await ctx.cm.approve(r.requestId, "ra-bob");
+    await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, r.requestId, "alice"), "BadInvalidArgument", "old.plant.local");
+    expect(ctx.cm.getRequest(r.requestId).state).toBe("failed");
+    expect(ctx.cm.listCertificates()).toHaveLength(0);
+  });
+
   it("StartNewKeyPairRequest beyond the key generation queue is refused at once; the accepted ones are delivered", async () => {
     const ctx = await build({ keyGeneration: { concurrency: 1, maxQueued: 1 } });
     const app = await register(ctx, "burst");
