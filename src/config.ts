@@ -33,6 +33,10 @@ export interface GdsConfig {
   renewBeforeMs: number;
   /** Approve certificate requests at once; false queues them for a RegistrationAuthorityAdmin. */
   autoApprove: boolean;
+  /** O= in the subject of every issued certificate; undefined → no O attribute. */
+  certOrganization?: string;
+  /** Certificates per application and certificate group in any 24 hours. */
+  maxCertificatesPerDay: number;
   /** How long a CRL is valid (nextUpdate - thisUpdate, ms); CRLs are re-signed at half-life. */
   crlLifetimeMs: number;
   /** How often the push scheduler looks for due pushes without being told (ms). */
@@ -161,6 +165,27 @@ const SETTINGS: SettingSpec[] = [
   { key: "certLifetimeMs", env: "GDS_CERT_LIFETIME", flag: "cert-lifetime", parse: durationParser(60 * SECOND, 20 * YEAR) },
   { key: "renewBeforeMs", env: "GDS_RENEW_BEFORE", flag: "renew-before", parse: durationParser(SECOND, 20 * YEAR) },
   { key: "autoApprove", env: "GDS_AUTO_APPROVE", flag: "auto-approve", parse: parseBoolean },
+  {
+    key: "certOrganization",
+    env: "GDS_CERT_ORGANIZATION",
+    flag: "cert-organization",
+    parse: (raw, source) => {
+      const s = String(raw).trim();
+      // eslint-disable-next-line no-control-regex
+      if (s.length > 64 || /[\x00-\x1f\x7f]/.test(s)) throw new ConfigError(source, `an organization name of at most 64 characters without control characters, got ${JSON.stringify(raw)}`);
+      return s || undefined;
+    },
+  },
+  {
+    key: "maxCertificatesPerDay",
+    env: "GDS_MAX_CERTIFICATES_PER_DAY",
+    flag: "max-certificates-per-day",
+    parse: (raw, source) => {
+      const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+      if (String(raw).trim() === "" || !Number.isInteger(n) || n < 1 || n > 100_000) throw new ConfigError(source, `must be an integer 1–100000, got ${JSON.stringify(raw)}`);
+      return n;
+    },
+  },
   { key: "crlLifetimeMs", env: "GDS_CRL_LIFETIME", flag: "crl-lifetime", parse: durationParser(60 * SECOND, 10 * YEAR) },
   { key: "pushIntervalMs", env: "GDS_PUSH_INTERVAL", flag: "push-interval", parse: durationParser(SECOND, 30 * 86_400_000) },
   {
@@ -190,6 +215,7 @@ export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
     certLifetimeMs: 365 * 86_400_000,
     renewBeforeMs: 30 * 86_400_000,
     autoApprove: true,
+    maxCertificatesPerDay: 20,
     crlLifetimeMs: 30 * 86_400_000,
     pushIntervalMs: 3_600_000,
     pushConcurrency: 4,

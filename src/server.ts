@@ -101,6 +101,8 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
         secrets: SecretBox.open(config.dataDir),
         log,
         autoApprove: config.autoApprove,
+        certOrganization: config.certOrganization,
+        maxCertificatesPerDay: config.maxCertificatesPerDay,
         certLifetimeMs: config.certLifetimeMs,
         renewBeforeMs: config.renewBeforeMs,
         crlLifetimeMs: config.crlLifetimeMs,

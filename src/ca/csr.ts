@@ -3,7 +3,7 @@ import type { CertificateTypeSpec } from "./certificate-types.js";
 import { readGeneralNames } from "./certificate-info.js";
 import { DerError, Tag, children, expectTag, readBitString, readNode, readOid, readRoot, readSmallInteger, whole, type DerNode } from "./der.js";
 import { describeKeyObject, keyDescriptionText, publicKeyFromSpki } from "./public-key.js";
-import { signatureAlgorithmName, verifySignature } from "./signature.js";
+import { signatureAlgorithmName, signatureHashName, verifySignature } from "./signature.js";
 import { decodeDistinguishedName } from "./subject-name.js";
 
 /** A PKCS#10 certificate signing request, as the request service needs it. */
@@ -21,6 +21,8 @@ export interface ParsedCsr {
   ipAddresses: string[];
   /** Name of the CSR's signature algorithm, e.g. "sha256WithRSAEncryption". */
   signatureAlgorithm: string;
+  /** Its digest ("sha256", "sha1", "md5", …); null for EdDSA, undefined when unknown. */
+  signatureHash: string | null | undefined;
 }
 
 /** Larger inputs are refused before parsing (a CSR is 1–3 KB). */
@@ -87,6 +89,7 @@ export function parseCsr(input: Buffer): ParsedCsr {
       dnsNames: [],
       ipAddresses: [],
       signatureAlgorithm: signatureAlgorithmName(readOid(der, children(der, sigAlgNode!)[0]!)),
+      signatureHash: signatureHashName(der, sigAlgNode!),
     };
     if (attrsNode) {
       if (attrsNode.tag !== 0xa0) throw new DerError("attributes: expected [0]");

@@ -1,5 +1,5 @@
 import crypto, { type KeyObject } from "node:crypto";
-import { DerError, Tag, children, expectTag, readBitString, readRoot } from "./der.js";
+import { DerError, Tag, children, expectTag, readBitString, readOid, readRoot } from "./der.js";
 
 /** What a SubjectPublicKeyInfo holds, in the terms the certificate types use. */
 export interface PublicKeyDescription {
@@ -52,3 +52,30 @@ export function spkiOf(key: KeyObject): Buffer {
   return pub.export({ type: "spki", format: "der" });
 }
 
+
+const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
+
+/** How an EC SubjectPublicKeyInfo names its curve (RFC 5480 §2.1.1: only namedCurve is allowed). */
+export type EcParametersForm = "namedCurve" | "explicit" | "implicitlyCA";
+
+/** What the key rules look at beyond algorithm and size: the RSA exponent, the EC parameter form. */
+export interface PublicKeyDetails extends PublicKeyDescription {
+  rsaPublicExponent?: bigint;
+  ecParameters?: EcParametersForm;
+}
+
+/** Describes a DER SubjectPublicKeyInfo for the key rules. Throws DerError when it is not one. */
+export function publicKeyDetails(spki: Buffer): PublicKeyDetails {
+  const key = publicKeyFromSpki(spki);
+  const details: PublicKeyDetails = describeKeyObject(key);
+  if (details.keyAlgorithm === "RSA") {
+    const e = key.asymmetricKeyDetails?.publicExponent;
+    if (e !== undefined) details.rsaPublicExponent = BigInt(e);
+  }
+  const [algNode] = children(spki, expectTag(readRoot(spki), Tag.SEQUENCE, "SubjectPublicKeyInfo"));
+  const [oidNode, params] = children(spki, expectTag(algNode, Tag.SEQUENCE, "AlgorithmIdentifier"));
+  if (readOid(spki, oidNode!) === OID_EC_PUBLIC_KEY) {
+    details.ecParameters = params?.tag === Tag.OID ? "namedCurve" : params?.tag === Tag.SEQUENCE ? "explicit" : "implicitlyCA";
+  }
+  return details;
+}

@@ -44,11 +44,20 @@ const OID_NAMES: Record<string, string> = {
   "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
   "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
   "1.2.840.113549.1.1.10": "RSASSA-PSS",
+  "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+  "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+  "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+  "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+  "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
   "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
   "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
   "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
   "1.3.101.112": "Ed25519",
+  "1.3.101.113": "Ed448",
 };
+
+/** Digests of the signature algorithms node:crypto cannot verify (so they are only named). */
+const LEGACY_HASHES: Record<string, string> = { "1.2.840.113549.1.1.2": "md2", "1.2.840.113549.1.1.4": "md5" };
 
 export function signatureAlgorithmName(oid: string): string {
   return OID_NAMES[oid] ?? oid;
@@ -90,6 +99,21 @@ function verifyParamsOf(buf: Buffer, node: DerNode): VerifyParams {
   }
   if (mgfHash !== hash) throw new DerError("RSASSA-PSS with an MGF1 hash different from the message hash is not supported");
   return { hash, pss: { saltLength } };
+}
+
+/**
+ * The digest of the signature algorithm at `node` ("sha1", "sha256", "md5", …; for RSASSA-PSS the
+ * message digest of its parameters), null for EdDSA, undefined when the algorithm is unknown or
+ * malformed. Never throws: it names what a policy refuses, before anything is verified.
+ */
+export function signatureHashName(buf: Buffer, node: DerNode): string | null | undefined {
+  try {
+    const oid = readOid(buf, children(buf, expectTag(node, Tag.SEQUENCE, "AlgorithmIdentifier"))[0]!);
+    if (LEGACY_HASHES[oid]) return LEGACY_HASHES[oid];
+    return verifyParamsOf(buf, node).hash;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -24,6 +24,8 @@ SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid i
   --push-interval DUR               GDS_PUSH_INTERVAL (1h): how often push management looks for work
   --push-concurrency N              GDS_PUSH_CONCURRENCY (4): push cycles at once
   --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device
+  --cert-organization NAME          GDS_CERT_ORGANIZATION (none): O= of every issued certificate
+  --max-certificates-per-day N      GDS_MAX_CERTIFICATES_PER_DAY (20): per application and group
 `;
 
 /** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0; SIGHUP reopens audit.log. */

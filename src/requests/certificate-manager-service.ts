@@ -9,9 +9,9 @@ import {
   type CertificateTypeName,
   type CertificateTypeSpec,
 } from "../ca/certificate-types.js";
-import { checkKeyFitsType, parseAndVerifyCsr, parseCsr } from "../ca/csr.js";
+import type { GeneratedKeyPair } from "../ca/ca-backend.js";
+import { checkKeyFitsType, parseCsr, verifyCsr } from "../ca/csr.js";
 import { encodePrivateKey } from "../ca/private-key-format.js";
-import { parseSubjectName } from "../ca/subject-name.js";
 import type { Clock } from "../clock.js";
 import type { ApplicationRecord } from "../directory/application-record.js";
 import type { DirectoryService } from "../directory/directory-service.js";
@@ -19,7 +19,8 @@ import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { SecretBox } from "../secrets/secret-box.js";
 import type { Store, StoreMutation } from "../store/store.js";
-import { discoveryUrlHosts, splitDomainNames } from "./application-hosts.js";
+import { DEFAULT_MAX_CERTIFICATES_PER_DAY, IssuancePolicy, type IssuanceContent } from "./issuance-policy.js";
+import { DEFAULT_KEY_GENERATION_QUEUE, KeyGenerationQueue, type KeyGenerationQueueOptions, type KeyGenerationTicket } from "./key-generation-queue.js";
 import type {
   Actor,
   CertificateRecord,
@@ -53,6 +54,8 @@ const MAX_OPEN_REQUESTS_PER_APPLICATION = 16;
 /** Clock skew allowance: notBefore is backdated by this much. */
 const BACKDATE_MS = 5 * 60_000;
 const MAX_PASSWORD_LENGTH = 1024;
+/** A key pair generated on approval waits this long for its FinishRequest; then it is dropped (and made again if asked). */
+const PREGENERATED_KEY_HOLD_MS = 10 * 60_000;
 
 export interface CertificateManagerOptions {
   store: Store;
@@ -66,6 +69,12 @@ export interface CertificateManagerOptions {
   certLifetimeMs: number;
   renewBeforeMs: number;
   crlLifetimeMs: number;
+  /** O= of issued subjects (GDS_CERT_ORGANIZATION); undefined → none. */
+  certOrganization?: string;
+  /** Per application and group in any 24 hours (GDS_MAX_CERTIFICATES_PER_DAY); default 20. */
+  maxCertificatesPerDay?: number;
+  /** Key pairs the GDS generates: running at once + waiting; default 2 + 6. */
+  keyGeneration?: KeyGenerationQueueOptions;
 }
 
 /**
@@ -90,8 +99,19 @@ export class CertificateManagerService {
   private mutexTail: Promise<unknown> = Promise.resolve();
   private crlTimer: NodeJS.Timeout | undefined;
   private readonly decidedListeners: ((request: RequestRecord) => void)[] = [];
+  /** What goes into certificates: groups, names, subject, key rules, quota. */
+  readonly policy: IssuancePolicy;
+  private readonly keyQueue: KeyGenerationQueue;
+  /** Key pairs generated when their request was approved, waiting for its FinishRequest (memory only). */
+  private readonly pregenerated = new Map<string, { key: Promise<GeneratedKeyPair | undefined>; timer: NodeJS.Timeout }>();
 
   constructor(private readonly opts: CertificateManagerOptions) {
+    this.policy = new IssuancePolicy({
+      organization: opts.certOrganization,
+      maxCertificatesPerDay: opts.maxCertificatesPerDay ?? DEFAULT_MAX_CERTIFICATES_PER_DAY,
+      caSubjects: () => CERTIFICATE_GROUP_NAMES.map((g) => opts.ca.info(g).subject),
+    });
+    this.keyQueue = new KeyGenerationQueue(opts.keyGeneration ?? DEFAULT_KEY_GENERATION_QUEUE);
     this.trustLists = new TrustListManager({
       store: opts.store,
       clock: opts.clock,
@@ -120,6 +140,7 @@ export class CertificateManagerService {
 
   close(): void {
     if (this.crlTimer) clearInterval(this.crlTimer);
+    for (const id of [...this.pregenerated.keys()]) this.dropPregenerated(id);
   }
 
   // --- requests -------------------------------------------------------------------------------
@@ -132,7 +153,11 @@ export class CertificateManagerService {
   private async startSigning(input: StartSigningRequestInput): Promise<RequestRecord> {
     const app = this.opts.directory.get(input.applicationId);
     const { group, type } = resolveGroupAndType(input.group, input.type);
-    const csr = await parseAndVerifyCsr(input.csrDer);
+    this.policy.checkGroup(app, group);
+    const csr = parseCsr(input.csrDer);
+    // Signature algorithm and key rules first: with a weak key the signature would prove nothing.
+    this.policy.checkCsr(csr);
+    await verifyCsr(csr);
     if (group === "DefaultApplicationGroup" && !csr.uris.includes(app.applicationUri)) {
       throw new GdsError(
         "BadCertificateUriInvalid",
@@ -141,10 +166,9 @@ export class CertificateManagerService {
     }
     checkKeyFitsType(csr, type);
     checkCertifiableUri(app.applicationUri);
-    // Whatever goes into the certificate is checked now, so an approved request can always be issued.
-    const subject = csr.subject ? certificateSubject(csr.subject) : `CN=${escapeDnValue(app.applicationNames[0]?.text ?? app.applicationUri)}`;
-    let { dnsNames, ipAddresses } = splitDomainNames([...csr.dnsNames, ...csr.ipAddresses], "CertificateRequest subjectAltName");
-    if (dnsNames.length === 0 && ipAddresses.length === 0) ({ dnsNames, ipAddresses } = this.hostsOf(app, group));
+    // Whatever goes into the certificate is decided now (by the policy, from the registered record),
+    // so an approved request can always be issued. The CSR's subject is not used.
+    const { subject, dnsNames, ipAddresses } = this.policy.content(app, group, [...csr.dnsNames, ...csr.ipAddresses], "CertificateRequest subjectAltName");
     return this.createRequest(app, input.actor, {
       kind: "signing",
       group,
@@ -164,28 +188,64 @@ export class CertificateManagerService {
   private async startNewKeyPair(input: StartNewKeyPairRequestInput): Promise<RequestRecord> {
     const app = this.opts.directory.get(input.applicationId);
     const { group, type } = resolveGroupAndType(input.group, input.type);
+    this.policy.checkGroup(app, group);
     const format = parsePrivateKeyFormat(input.privateKeyFormat);
     checkCertifiableUri(app.applicationUri);
     const password = input.privateKeyPassword ?? "";
     if (password.length > MAX_PASSWORD_LENGTH) throw new GdsError("BadInvalidArgument", `PrivateKeyPassword: at most ${MAX_PASSWORD_LENGTH} characters`);
-    const hosts = input.domainNames.length > 0 ? splitDomainNames(input.domainNames) : this.hostsOf(app, group);
-    const subject = input.subjectName.trim() ? parseSubjectName(input.subjectName) : defaultSubject(app, group, hosts.dnsNames);
+    // SubjectName is not used: the policy builds the subject from the registered record.
+    const { subject, dnsNames, ipAddresses } = this.policy.content(app, group, input.domainNames, "DomainNames");
     const requestId = randomUUID();
-    return this.createRequest(
-      app,
-      input.actor,
-      {
-        kind: "newKeyPair",
-        group,
-        type: type.name,
-        subject,
-        dnsNames: hosts.dnsNames,
-        ipAddresses: hosts.ipAddresses,
-        privateKeyFormat: format,
-        sealedPassword: password ? this.opts.secrets.seal(password, `request:${requestId}`) : undefined,
-      },
-      requestId,
-    );
+    // Approved at once: the key is generated now, through the bounded queue, or the request is refused at once.
+    const ticket = this.opts.autoApprove && this.policy.mayAutoApprove(group) ? this.keyQueue.reserve() : undefined;
+    let record: RequestRecord;
+    try {
+      record = await this.createRequest(
+        app,
+        input.actor,
+        {
+          kind: "newKeyPair",
+          group,
+          type: type.name,
+          subject,
+          dnsNames,
+          ipAddresses,
+          privateKeyFormat: format,
+          sealedPassword: password ? this.opts.secrets.seal(password, `request:${requestId}`) : undefined,
+        },
+        requestId,
+      );
+    } catch (err) {
+      ticket?.release();
+      throw err;
+    }
+    if (ticket && record.state === "approved") this.pregenerate(record, ticket);
+    else ticket?.release();
+    return record;
+  }
+
+  /** Starts generating an approved key-pair request's key in the queue; FinishRequest picks it up. */
+  private pregenerate(request: RequestRecord, ticket: KeyGenerationTicket): void {
+    const type = CERTIFICATE_TYPES[request.type];
+    const key = ticket.run(() => this.opts.ca.generateKeyPair(type)).catch((err) => {
+      this.opts.log.warn({ err, requestId: request.requestId }, "generating a key pair ahead of FinishRequest failed; FinishRequest tries again");
+      return undefined;
+    });
+    const timer = setTimeout(() => this.dropPregenerated(request.requestId), PREGENERATED_KEY_HOLD_MS);
+    timer.unref();
+    this.pregenerated.set(request.requestId, { key, timer });
+  }
+
+  private takePregenerated(requestId: string): Promise<GeneratedKeyPair | undefined> | undefined {
+    const held = this.pregenerated.get(requestId);
+    if (!held) return undefined;
+    clearTimeout(held.timer);
+    this.pregenerated.delete(requestId);
+    return held.key;
+  }
+
+  private dropPregenerated(requestId: string): void {
+    void this.takePregenerated(requestId)?.then((k) => k?.privateKeyPkcs8.fill(0));
   }
 
   /**
@@ -295,13 +355,9 @@ export class CertificateManagerService {
 
   // --- certificates ---------------------------------------------------------------------------
 
-  /** GetCertificateGroups: the application group for all; HTTPS with an https DiscoveryUrl; any group it holds a certificate in. */
+  /** GetCertificateGroups: the groups the issuance policy lets the application get certificates in. */
   certificateGroupsOf(applicationId: string): CertificateGroupName[] {
-    const app = this.opts.directory.get(applicationId);
-    const groups = new Set<CertificateGroupName>(["DefaultApplicationGroup"]);
-    if (discoveryUrlHosts(app, "https").length > 0) groups.add("DefaultHttpsGroup");
-    for (const c of this.certificatesOfApp(app.applicationId)) groups.add(c.group);
-    return CERTIFICATE_GROUP_NAMES.filter((g) => groups.has(g));
+    return this.policy.eligibleGroups(this.opts.directory.get(applicationId));
   }
 
   /**
@@ -450,12 +506,16 @@ export class CertificateManagerService {
     const request = await this.exclusive(async () => {
       if (this.retired.has(app.applicationId)) throw new GdsError("BadNotFound", `application ${app.applicationId} has been unregistered`);
       this.opts.directory.get(app.applicationId);
-      const open = this.openRequestsOf(app.applicationId).length;
+      const openRequests = this.openRequestsOf(app.applicationId);
+      const open = openRequests.length;
       if (open >= MAX_OPEN_REQUESTS_PER_APPLICATION) {
         throw new GdsError("BadTooManyOperations", `application ${app.applicationId} already has ${open} open certificate requests; finish or have them rejected first`);
       }
-      const now = this.opts.clock.now().toISOString();
-      const auto = this.opts.autoApprove;
+      const clockNow = this.opts.clock.now();
+      const issuedAt = this.certificatesOfApp(app.applicationId).filter((c) => c.group === fields.group).map((c) => c.issuedAt);
+      this.policy.checkQuota(app, fields.group, issuedAt, openRequests.filter((r) => r.group === fields.group).length, clockNow);
+      const now = clockNow.toISOString();
+      const auto = this.opts.autoApprove && this.policy.mayAutoApprove(fields.group);
       const request: StoredRequest = {
         requestId,
         applicationId: app.applicationId,
@@ -499,6 +559,11 @@ export class CertificateManagerService {
       return { request, next };
     });
     const { request, next } = decided;
+    if (state === "rejected") this.dropPregenerated(request.requestId);
+    else if (next.kind === "newKeyPair") {
+      const ticket = this.keyQueue.tryReserve();
+      if (ticket) this.pregenerate(publicRequest(next), ticket);
+    }
     await this.opts.audit.record({
       event: state === "approved" ? "RequestApproved" : "RequestRejected",
       actor,
@@ -517,28 +582,36 @@ export class CertificateManagerService {
   /** Signs (and for a key pair, generates) outside the mutex; records under it. */
   private async mint(app: ApplicationRecord, request: StoredRequest, actor: Actor): Promise<FinishRequestResult> {
     const type = CERTIFICATE_TYPES[request.type];
+    // A key not generated yet waits for a place in the queue, or BadTooManyOperations at once
+    // (the request stays approved: FinishRequest can be called again).
+    const pregenerated = request.kind === "newKeyPair" ? this.takePregenerated(request.requestId) : undefined;
+    const ticket = request.kind === "newKeyPair" && !pregenerated ? this.keyQueue.reserve() : undefined;
     const serialHex = this.newSerial();
     const now = this.opts.clock.now();
     let keyPair: { publicKeySpki: Buffer; privateKeyPkcs8: Buffer } | undefined;
     let der: Buffer;
     let info: crypto.X509Certificate;
     let privateKey: Buffer | undefined;
+    let content: IssuanceContent;
     try {
+      // The policy once more, against the record as it is now (a DiscoveryUrl may have gone since
+      // the request was made, or the request predates a policy change).
+      content = this.policy.content(app, request.group, [...(request.dnsNames ?? []), ...(request.ipAddresses ?? [])], "the request's names");
       let publicKeySpki: Buffer;
       if (request.kind === "signing") {
         publicKeySpki = parseCsr(Buffer.from(request.csr ?? "", "base64")).publicKeySpki;
       } else {
-        keyPair = await this.opts.ca.generateKeyPair(type);
+        keyPair = (await pregenerated) ?? (await (ticket ?? this.keyQueue.reserve()).run(() => this.opts.ca.generateKeyPair(type)));
         publicKeySpki = keyPair.publicKeySpki;
       }
       der = await this.opts.ca.issue({
         group: request.group,
         type,
         publicKeySpki,
-        subject: request.subject,
+        subject: content.subject,
         uris: [app.applicationUri],
-        dnsNames: request.dnsNames ?? [],
-        ipAddresses: request.ipAddresses ?? [],
+        dnsNames: content.dnsNames,
+        ipAddresses: content.ipAddresses,
         serialHex,
         notBefore: new Date(now.getTime() - BACKDATE_MS),
         notAfter: new Date(now.getTime() + this.opts.certLifetimeMs),
@@ -555,6 +628,7 @@ export class CertificateManagerService {
       }
       info = new crypto.X509Certificate(der);
     } catch (err) {
+      ticket?.release();
       this.reservedSerials.delete(serialHex);
       const reason = err instanceof GdsError ? err.message : `the CA could not issue the certificate: ${(err as Error).message}`;
       if (!(err instanceof GdsError)) this.opts.log.error({ err, requestId: request.requestId, applicationId: app.applicationId }, "issuing the certificate failed");
@@ -579,7 +653,7 @@ export class CertificateManagerService {
       applicationId: app.applicationId,
       group: request.group,
       type: request.type,
-      subject: request.subject,
+      subject: content.subject,
       thumbprint: sha1Hex(der),
       notBefore: new Date(info.validFrom).toISOString(),
       notAfter: new Date(info.validTo).toISOString(),
@@ -642,6 +716,7 @@ export class CertificateManagerService {
       return { records: live.length ? await this.revokeLocked(live, "cessationOfOperation") : [], rejected: mutations.map((m) => publicRequest(m.value as StoredRequest)) };
     });
     await this.auditRevoked(revoked.records, actor, "cessationOfOperation");
+    for (const r of revoked.rejected) this.dropPregenerated(r.requestId);
     for (const r of revoked.rejected) this.emitDecided(r);
   }
 
@@ -738,11 +813,6 @@ export class CertificateManagerService {
     }
   }
 
-  private hostsOf(app: ApplicationRecord, group: CertificateGroupName): { dnsNames: string[]; ipAddresses: string[] } {
-    const hosts = discoveryUrlHosts(app, group === "DefaultHttpsGroup" ? "https" : undefined);
-    return splitDomainNames(hosts, "DiscoveryUrls");
-  }
-
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.mutexTail.then(fn, fn);
     this.mutexTail = run.catch(() => undefined);
@@ -764,26 +834,6 @@ function parsePrivateKeyFormat(raw: string): PrivateKeyFormat {
   throw new GdsError("BadInvalidArgument", `PrivateKeyFormat: ${JSON.stringify(raw.slice(0, 40))} is not supported; use "PEM" (PKCS#8) or "PFX" (PKCS#12)`);
 }
 
-/** CN=<first name> for applications, CN=<https host> for HTTPS, CN=<name> for user tokens (DC=<host> added for applications). */
-function defaultSubject(app: ApplicationRecord, group: CertificateGroupName, dnsNames: string[]): string {
-  const name = app.applicationNames[0]?.text || app.applicationUri;
-  if (group === "DefaultHttpsGroup") {
-    const host = discoveryUrlHosts(app, "https")[0];
-    if (!host) throw new GdsError("BadInvalidArgument", "SubjectName: empty, and the application has no https DiscoveryUrl to name an HTTPS certificate after");
-    return `CN=${escapeDnValue(host)}`;
-  }
-  return dnsNames[0] && group === "DefaultApplicationGroup" ? `CN=${escapeDnValue(name)}, DC=${escapeDnValue(dnsNames[0])}` : `CN=${escapeDnValue(name)}`;
-}
-
-/** RFC 4514 escaping of an attribute value. */
-function escapeDnValue(v: string): string {
-  return v
-    .slice(0, 64)
-    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
-    .replace(/^[ #]/, (c) => `\\${c}`)
-    .replace(/ $/, "\\ ");
-}
-
 function normaliseId(id: string): string {
   return id.trim().toLowerCase();
 }
@@ -803,15 +853,5 @@ function publicRequest(r: StoredRequest): RequestRecord {
 function checkCertifiableUri(uri: string): void {
   if (!/^[\x21-\x7e]+$/.test(uri)) {
     throw new GdsError("BadInvalidArgument", `ApplicationUri ${JSON.stringify(uri.slice(0, 200))} has characters a certificate's subjectAltName cannot hold; register it percent-encoded (RFC 3986)`);
-  }
-}
-
-/** A CSR's subject, re-read with the attributes the CA can encode (CN, O, OU, DC, L, ST, C). */
-function certificateSubject(subject: string): string {
-  try {
-    return parseSubjectName(subject);
-  } catch (err) {
-    if (err instanceof GdsError) throw new GdsError("BadInvalidArgument", `CertificateRequest: ${err.message}`);
-    throw err;
   }
 }

@@ -34,6 +34,7 @@ describe("CertificateManager over OPC UA", () => {
   let observer: TestSession;
   let appId: NodeId;
   let appUri: string;
+  let appName: string;
   let work: string;
 
   beforeAll(async () => {
@@ -44,6 +45,7 @@ describe("CertificateManager over OPC UA", () => {
     observer = await connect(t.endpointUrl, { user: { userName: "observer", password: "observer-password-1" } });
     const app = sampleServer({ discoveryUrls: ["opc.tcp://device1.plant.local:4840"] });
     appUri = app.applicationUri;
+    appName = app.applicationNames[0]!.text;
     appId = await registerOk(admin, app);
     work = tempDir("gds-cm-");
   });
@@ -68,7 +70,8 @@ describe("CertificateManager over OPC UA", () => {
     expect(x.verify(ca.publicKey)).toBe(true);
     expect(x.subjectAltName).toContain(`URI:${appUri}`);
     expect(x.subjectAltName).toContain("DNS:device1.plant.local");
-    expect(x.subject).toContain("CN=csr-test");
+    // The subject is the GDS's (CN = application name, DC = host), not the CSR's "/CN=csr-test/O=…".
+    expect(x.subject.split("\n").sort()).toEqual([`CN=${appName}`, "DC=device1.plant.local"]);
     // openssl agrees, with the purpose checks a TLS-style stack applies.
     fs.writeFileSync(path.join(work, "ca.pem"), ca.toString());
     fs.writeFileSync(path.join(work, "leaf.pem"), x.toString());
@@ -144,11 +147,15 @@ describe("CertificateManager over OPC UA", () => {
     const cert = new crypto.X509Certificate(pemDone.outputs[0].value as Buffer);
     const key = crypto.createPrivateKey((pemDone.outputs[1].value as Buffer).toString("utf8"));
     expect(cert.checkPrivateKey(key)).toBe(true);
-    expect(cert.subject).toContain("CN=Pump 7");
-    expect(cert.subject).toContain("O=Acme");
+    // SubjectName is not used: the GDS builds the subject from the registered record.
+    expect(cert.subject.split("\n").sort()).toEqual([`CN=${appName}`, "DC=device1.plant.local"]);
     expect(cert.subjectAltName).toContain("DNS:device1.plant.local"); // from the DiscoveryUrl
 
-    const pfx = await startNewKeyPairRequest(admin, appId, { subjectName: "", domainNames: ["10.0.0.7", "pump7.local"], privateKeyFormat: "PFX", privateKeyPassword: "s3cret pfx" });
+    // DomainNames other than the registered hosts are refused.
+    const foreign = await startNewKeyPairRequest(admin, appId, { subjectName: "", domainNames: ["10.0.0.7", "pump7.local"], privateKeyFormat: "PFX", privateKeyPassword: "s3cret pfx" });
+    expectStatus(foreign, "BadInvalidArgument");
+    expect(foreign.text).toContain("10.0.0.7");
+    const pfx = await startNewKeyPairRequest(admin, appId, { subjectName: "", domainNames: ["DEVICE1.plant.local"], privateKeyFormat: "PFX", privateKeyPassword: "s3cret pfx" });
     expectStatus(pfx, "Good");
     const pfxDone = await finishRequest(admin, appId, pfx.outputs[0].value as NodeId);
     expectStatus(pfxDone, "Good");
@@ -158,8 +165,7 @@ describe("CertificateManager over OPC UA", () => {
     expect(out.status).toBe(0);
     const pfxCert = new crypto.X509Certificate(pfxDone.outputs[0].value as Buffer);
     expect(pfxCert.checkPrivateKey(crypto.createPrivateKey(out.stdout))).toBe(true);
-    expect(pfxCert.subjectAltName).toContain("IP Address:10.0.0.7");
-    expect(pfxCert.subjectAltName).toContain("DNS:pump7.local");
+    expect(pfxCert.subjectAltName).toContain("DNS:DEVICE1.plant.local");
     // delivered once: the key is gone afterwards
     expectStatus(await finishRequest(admin, appId, pfx.outputs[0].value as NodeId), "BadInvalidArgument");
 
@@ -171,7 +177,7 @@ describe("CertificateManager over OPC UA", () => {
   test("groups, trust list, status and certificates; revocation re-signs the CRL and moves LastUpdateTime", async () => {
     const fresh = await registerOk(admin, sampleServer({ discoveryUrls: ["opc.tcp://fresh.local:4840", "https://fresh.local:443"] }));
     const groups = await getCertificateGroups(admin, fresh);
-    expect((groups.outputs[0].value as NodeId[]).map((n) => n.value)).toEqual([615, 649]);
+    expect((groups.outputs[0].value as NodeId[]).map((n) => n.value)).toEqual([615, 649, 683]);
     const tl = await getTrustList(admin, fresh);
     expectStatus(tl, "Good");
     const trustListId = tl.outputs[0].value as NodeId;

@@ -62,7 +62,9 @@ interface Ctx {
 
 const open: Ctx[] = [];
 
-async function build(options: { autoApprove?: boolean; store?: Store; dataDir?: string; ca?: LocalCaBackend } = {}): Promise<Ctx> {
+async function build(
+  options: { autoApprove?: boolean; store?: Store; dataDir?: string; ca?: LocalCaBackend; maxCertificatesPerDay?: number; keyGeneration?: { concurrency: number; maxQueued: number } } = {},
+): Promise<Ctx> {
   const store = options.store ?? new MemoryStore();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(root, "data-"));
   const audit = await FileAuditLog.open({ dataDir, clock, log });
@@ -82,6 +84,8 @@ async function build(options: { autoApprove?: boolean; store?: Store; dataDir?: 
     certLifetimeMs: CERT_LIFETIME,
     renewBeforeMs: RENEW_BEFORE,
     crlLifetimeMs: CRL_LIFETIME,
+    ...(options.maxCertificatesPerDay ? { maxCertificatesPerDay: options.maxCertificatesPerDay } : {}),
+    ...(options.keyGeneration ? { keyGeneration: options.keyGeneration } : {}),
   });
   await cm.init();
   const ctx = { store, dataDir, audit, secrets, directory, cm, ca: usedCa };
@@ -187,9 +191,9 @@ afterEach(async () => {
 });
 
 describe("StartSigningRequest + FinishRequest (good path)", () => {
-  it("issues a certificate that verifies against the CA chain, with the ApplicationUri and the CSR's DNS names", async () => {
+  it("issues a certificate that verifies against the CA chain, with the ApplicationUri and the CSR's DNS names (a registered host)", async () => {
     const ctx = await build();
-    const app = await register(ctx, "pump1");
+    const app = await register(ctx, "pump1", { discoveryUrls: ["opc.tcp://pump1.plant.local:4840", "opc.tcp://pump1.example.com:4840"] });
     const request = await ctx.cm.startSigningRequest({
       applicationId: app.applicationId,
       csrDer: await csrFor(app, { dns: ["pump1.example.com"], subject: "CN=Pump One, O=Acme" }),
@@ -212,8 +216,8 @@ describe("StartSigningRequest + FinishRequest (good path)", () => {
     expect(san).toContain(`URI:${app.applicationUri}`);
     expect(san).toContain("DNS:pump1.example.com");
     expect(san).not.toContain("pump1.plant.local");
-    expect(cert.subject).toContain("CN=Pump One");
-    expect(cert.subject).toContain("O=Acme");
+    // The subject is built by the GDS from the record; the CSR's "CN=Pump One, O=Acme" is not used.
+    expect(cert.subject.split("\n").sort()).toEqual(["CN=Pump pump1", "DC=pump1.example.com"]);
     expect(spkiOfKey(cert.publicKey).equals(Buffer.from(await crypto.webcrypto.subtle.exportKey("spki", sharedKeys.publicKey)))).toBe(true);
 
     const delivered = ctx.cm.getRequest(request.requestId);
@@ -339,11 +343,15 @@ describe("StartSigningRequest refusals", () => {
   // try/catch), and the request stays "approved" for ever, holding one of the 16 open-request slots.
   // Expected: BadInvalidArgument at Start, nothing stored.
   it("BadInvalidArgument at Start for CSR names the CA cannot put into a certificate", async () => {
-    const cases: CsrOptions[] = [{ dns: ["bad name.example"] }, { dns: ["münchen.example"] }, { subject: "CN=x, 1.2.3.4=#0403616263" }];
+    const cases: CsrOptions[] = [{ dns: ["bad name.example"] }, { dns: ["münchen.example"] }];
     for (const c of cases) {
       await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app, c), actor: "alice" }), "BadInvalidArgument");
     }
     expect(ctx.cm.listRequests()).toHaveLength(0);
+    // The CSR's subject is not used (the GDS builds it from the record), so an odd attribute there
+    // cannot break the issuance any more.
+    const { result } = await issue(ctx, app, { subject: "CN=x, 1.2.3.4=#0403616263" });
+    expect(x509Of(result.certificate).subject).not.toContain("1.2.3.4");
   });
 
   // Regression (was a bug, fixed): an ApplicationUri that is not ASCII (the directory accepts "urn:test:pümpe") cannot go
@@ -451,20 +459,16 @@ describe("StartNewKeyPairRequest", () => {
     expect(ctx.cm.listRequests()).toHaveLength(0);
   });
 
-  it("honours SubjectName '/CN=x/O=y' and a comma DN", async () => {
-    const a = await newKeyPair({ subjectName: "/CN=x/O=y" });
-    expect(a.request.subject).toBe("CN=x, O=y");
-    expect(a.cert.subject.split("\n").sort()).toEqual(["CN=x", "O=y"]);
-    const b = await newKeyPair({ subjectName: "CN=Line 4, O=Acme, C=DE" });
-    expect(b.cert.subject.split("\n").sort()).toEqual(["C=DE", "CN=Line 4", "O=Acme"]);
+  it("ignores SubjectName: the subject is built from the registered record, whatever is asked for", async () => {
+    for (const subjectName of ["/CN=x/O=y", "CN=Line 4, O=Acme, C=DE", "/CN=x/E=a@b.c", "no equals sign"]) {
+      const { request, cert } = await newKeyPair({ subjectName });
+      expect(request.subject).toBe("CN=Pump kp, DC=kp.plant.local");
+      expect(cert.subject.split("\n").sort()).toEqual(["CN=Pump kp", "DC=kp.plant.local"]);
+    }
   });
 
-  it("BadInvalidArgument for a SubjectName with an attribute the GDS spec does not allow, or that does not parse", async () => {
-    await rejectsGdsError(ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, subjectName: "/CN=x/E=a@b.c", domainNames: [], privateKeyFormat: "PEM", actor: "alice" }), "BadInvalidArgument");
-    await rejectsGdsError(ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, subjectName: "no equals sign", domainNames: [], privateKeyFormat: "PEM", actor: "alice" }), "BadInvalidArgument");
-  });
-
-  it("DomainNames: DNS names and IPs (v4 and v6) become DNS and IP SANs instead of the DiscoveryUrl hosts; junk is BadInvalidArgument", async () => {
+  it("DomainNames: registered DNS names and IPs (v4 and v6) become DNS and IP SANs, the others are left out; junk is BadInvalidArgument", async () => {
+    app = await ctx.directory.update(app.applicationId, { ...appInput("kp"), discoveryUrls: ["opc.tcp://kp.plant.local:4840", "opc.tcp://10.20.30.40:4840", "opc.tcp://line4.example.com:4840", "opc.tcp://[fd00::1]:4840"] }, "alice");
     const { cert } = await newKeyPair({ domainNames: ["10.20.30.40", "line4.example.com", "fd00::1"] });
     const san = cert.subjectAltName ?? "";
     expect(san).toContain("IP Address:10.20.30.40");
@@ -759,12 +763,12 @@ describe("certificate status and lookup", () => {
     expect(ctx.cm.listCertificates()).toHaveLength(2);
   });
 
-  it("certificateGroupsOf: the application group always, HTTPS with an https DiscoveryUrl", async () => {
+  it("certificateGroupsOf: the application group always, HTTPS with an https DiscoveryUrl, user tokens always (never auto-approved)", async () => {
     const ctx = await build();
     const plain = await register(ctx, "groups");
     const web = await register(ctx, "groups-web", { discoveryUrls: ["opc.tcp://w:4840", "https://w:443"] });
-    expect(ctx.cm.certificateGroupsOf(plain.applicationId)).toEqual(["DefaultApplicationGroup"]);
-    expect(ctx.cm.certificateGroupsOf(web.applicationId)).toEqual(["DefaultApplicationGroup", "DefaultHttpsGroup"]);
+    expect(ctx.cm.certificateGroupsOf(plain.applicationId)).toEqual(["DefaultApplicationGroup", "DefaultUserTokenGroup"]);
+    expect(ctx.cm.certificateGroupsOf(web.applicationId)).toEqual(["DefaultApplicationGroup", "DefaultHttpsGroup", "DefaultUserTokenGroup"]);
   });
 });
 
@@ -1246,5 +1250,74 @@ describe("audit", () => {
     expect(raw).not.toContain(csr.toString("base64").slice(0, 40));
     expect(raw).not.toContain(fa.certificate.toString("base64").slice(0, 40));
     expect(raw).not.toContain("[redacted]"); // nothing secret was even offered to the log
+  });
+});
+
+describe("issuance policy in the request lifecycle", () => {
+  it("a group the application is not eligible for is refused at Start (BadInvalidArgument naming it), nothing stored", async () => {
+    const ctx = await build();
+    const app = await register(ctx, "elig");
+    await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, group: "DefaultHttpsGroup", csrDer: await csrFor(app), actor: "alice" }), "BadInvalidArgument", "DefaultHttpsGroup");
+    await rejectsGdsError(ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, group: "DefaultHttpsGroup", subjectName: "", domainNames: [], privateKeyFormat: "PEM", actor: "alice" }), "BadInvalidArgument", "DefaultHttpsGroup");
+    expect(ctx.cm.listRequests()).toHaveLength(0);
+  });
+
+  it("user-token requests wait for a RegistrationAuthorityAdmin even with auto-approve; subject from the record", async () => {
+    const ctx = await build({ autoApprove: true });
+    const app = await register(ctx, "tok");
+    const r = await ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, group: "DefaultUserTokenGroup", subjectName: "CN=admin", domainNames: [], privateKeyFormat: "PEM", actor: "app:x" });
+    expect(r.state).toBe("pending");
+    expect(r.subject).toBe("CN=Pump tok");
+    await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, r.requestId, "app:x"), "BadNothingToDo");
+    await ctx.cm.approve(r.requestId, "ra-bob");
+    const { certificate } = await ctx.cm.finishRequest(app.applicationId, r.requestId, "app:x");
+    expect(x509Of(certificate).subject).toBe("CN=Pump tok");
+  });
+
+  it("the daily quota per application and group: the N+1th request is BadTooManyOperations and audited; a day later it passes", async () => {
+    const ctx = await build({ maxCertificatesPerDay: 3 });
+    const app = await register(ctx, "quota");
+    const other = await register(ctx, "quota-other");
+    for (let i = 0; i < 3; i++) await issue(ctx, app);
+    await rejectsGdsError(ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app), actor: "alice" }), "BadTooManyOperations", "GDS_MAX_CERTIFICATES_PER_DAY");
+    const refused = (await ctx.audit.read()).filter((e) => e.event === "CertificateRequested" && e.outcome === "BadTooManyOperations");
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ applicationId: app.applicationId, actor: "alice" });
+    // Another application, and another group of the same application, have their own count.
+    await issue(ctx, other);
+    const tok = await ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, group: "DefaultUserTokenGroup", subjectName: "", domainNames: [], privateKeyFormat: "PEM", actor: "alice" });
+    expect(tok.state).toBe("pending");
+    advance(DAY + 1);
+    await issue(ctx, app);
+  });
+
+  it("the policy is applied again at issuance: a host dropped from the DiscoveryUrls after the request is not certified", async () => {
+    const ctx = await build({ autoApprove: false });
+    const app = await register(ctx, "moved", { discoveryUrls: ["opc.tcp://moved.plant.local:4840", "opc.tcp://old.plant.local:4840"] });
+    const r = await ctx.cm.startSigningRequest({ applicationId: app.applicationId, csrDer: await csrFor(app, { dns: ["old.plant.local"] }), actor: "alice" });
+    await ctx.directory.update(app.applicationId, { ...appInput("moved"), discoveryUrls: ["opc.tcp://moved.plant.local:4840"] }, "alice");
+    await ctx.cm.approve(r.requestId, "ra-bob");
+    await rejectsGdsError(ctx.cm.finishRequest(app.applicationId, r.requestId, "alice"), "BadInvalidArgument", "old.plant.local");
+    expect(ctx.cm.getRequest(r.requestId).state).toBe("failed");
+    expect(ctx.cm.listCertificates()).toHaveLength(0);
+  });
+
+  it("StartNewKeyPairRequest beyond the key generation queue is refused at once; the accepted ones are delivered", async () => {
+    const ctx = await build({ keyGeneration: { concurrency: 1, maxQueued: 1 } });
+    const app = await register(ctx, "burst");
+    const start = () => ctx.cm.startNewKeyPairRequest({ applicationId: app.applicationId, subjectName: "", domainNames: [], privateKeyFormat: "PEM", actor: "alice" });
+    const results = await Promise.allSettled([start(), start(), start(), start()]);
+    const accepted = results.filter((r): r is PromiseFulfilledResult<RequestRecord> => r.status === "fulfilled").map((r) => r.value);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as Error);
+    expect(accepted).toHaveLength(2);
+    expect(refused.map((e) => (e as { statusName?: string }).statusName)).toEqual(["BadTooManyOperations", "BadTooManyOperations"]);
+    expect(refused[0]!.message).toContain("key pairs");
+    expect(ctx.cm.listRequests()).toHaveLength(2);
+    for (const r of accepted) {
+      const { certificate, privateKey } = await ctx.cm.finishRequest(app.applicationId, r.requestId, "alice");
+      expect(x509Of(certificate).checkPrivateKey(crypto.createPrivateKey(privateKey!.toString("utf8")))).toBe(true);
+    }
+    // The queue is free again.
+    await start();
   });
 });

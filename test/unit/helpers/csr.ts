@@ -18,6 +18,10 @@ export interface CsrOptions {
   ips?: string[];
   /** Reuse a key pair (e.g. from an earlier `makeCsr`) instead of generating one. */
   keys?: CryptoKeyPair;
+  /** RSA public exponent of a generated key (default 65537). */
+  publicExponent?: number;
+  /** Digest of the CSR's signature (default SHA-256, P-384: SHA-384). */
+  hash?: "SHA-1" | "SHA-256" | "SHA-384" | "SHA-512";
 }
 
 export interface TestCsr {
@@ -31,30 +35,36 @@ export interface TestCsr {
   spki: Buffer;
 }
 
-function algorithms(kind: CsrKeyKind): { gen: RsaHashedKeyGenParams | EcKeyGenParams; sign: Algorithm | EcdsaParams } {
+function exponentBytes(e: number): Uint8Array<ArrayBuffer> {
+  const bytes: number[] = [];
+  for (let v = e; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
+  return new Uint8Array(bytes);
+}
+
+function algorithms(kind: CsrKeyKind, publicExponent = 65537, hash?: string): { gen: RsaHashedKeyGenParams | EcKeyGenParams; sign: Algorithm | EcdsaParams } {
   switch (kind) {
     case "RSA-2048":
     case "RSA-1024":
     case "RSA-3072": {
       const bits = Number(kind.slice(4));
-      const alg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: bits };
+      const alg = { name: "RSASSA-PKCS1-v1_5", hash: hash ?? "SHA-256", publicExponent: exponentBytes(publicExponent), modulusLength: bits };
       return { gen: alg, sign: alg };
     }
     case "EC-P256":
-      return { gen: { name: "ECDSA", namedCurve: "P-256" }, sign: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams };
+      return { gen: { name: "ECDSA", namedCurve: "P-256" }, sign: { name: "ECDSA", hash: hash ?? "SHA-256" } as EcdsaParams };
     case "EC-P384":
-      return { gen: { name: "ECDSA", namedCurve: "P-384" }, sign: { name: "ECDSA", hash: "SHA-384" } as EcdsaParams };
+      return { gen: { name: "ECDSA", namedCurve: "P-384" }, sign: { name: "ECDSA", hash: hash ?? "SHA-384" } as EcdsaParams };
   }
 }
 
-export async function generateKeys(kind: CsrKeyKind = "RSA-2048"): Promise<CryptoKeyPair> {
-  return (await crypto.webcrypto.subtle.generateKey(algorithms(kind).gen, true, ["sign", "verify"])) as CryptoKeyPair;
+export async function generateKeys(kind: CsrKeyKind = "RSA-2048", publicExponent?: number, hash?: string): Promise<CryptoKeyPair> {
+  return (await crypto.webcrypto.subtle.generateKey(algorithms(kind, publicExponent, hash).gen, true, ["sign", "verify"])) as CryptoKeyPair;
 }
 
 export async function makeCsr(options: CsrOptions = {}): Promise<TestCsr> {
   const kind = options.key ?? "RSA-2048";
-  const { sign } = algorithms(kind);
-  const keys = options.keys ?? (await generateKeys(kind));
+  const { sign } = algorithms(kind, options.publicExponent, options.hash);
+  const keys = options.keys ?? (await generateKeys(kind, options.publicExponent, options.hash));
   const names: x509.JsonGeneralName[] = [
     ...(options.uris ?? []).map((value) => ({ type: "url" as const, value })),
     ...(options.dns ?? []).map((value) => ({ type: "dns" as const, value })),
