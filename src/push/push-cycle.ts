@@ -46,8 +46,10 @@ import { checkTrustList, crlIssuerDer, planTrustListMerge, type TrustListCheck, 
  * → updateCertificate → applyChanges → verifyCertificate (reconnect + GetEndpoints).
  *
  * - The GDS connects with its own application certificate (`<data dir>/server-pki/own`), and
- *   judges the device's certificate with DeviceTrustStore (device-trust.ts: GDS CA, or a
- *   self-signed certificate pinned on first contact).
+ *   judges the device's certificate with DeviceTrustStore (device-trust.ts: the registered
+ *   ApplicationUri, a certificate issued to the application and not older than the one confirmed,
+ *   or a self-signed certificate pinned on first contact) before any session is activated: a
+ *   refused device gets no credentials and nothing is signed for it (`deviceRejected`).
  * - Every device call has `callTimeoutMs`; nothing the device answers makes `run()` throw: every
  *   failure becomes `{ ok: false, error: { step, statusCode, message } }` with the device's status
  *   code name.
