@@ -7,11 +7,12 @@
  *
  *   node device.mjs [--port 4850] [--hostname 127.0.0.1] [--pki-dir DIR] [--user secadmin]
  *                   [--password P | --password-env VAR] [--trust DIR] [--strict | --accept-unknown]
- *                   [--application-uri URI] [--admin-cert FILE ...]
+ *                   [--application-uri URI] [--admin-cert FILE ...] [--log-logins FILE]
  *
  * Every flag has an env var: DEMO_DEVICE_PORT, DEMO_DEVICE_HOSTNAME, DEMO_DEVICE_PKI_DIR,
  * DEMO_DEVICE_USER, DEMO_DEVICE_PASSWORD, DEMO_DEVICE_TRUST, DEMO_DEVICE_STRICT=1,
- * DEMO_DEVICE_APPLICATION_URI, DEMO_DEVICE_ADMIN_CERT (one file). Flags win over env vars.
+ * DEMO_DEVICE_APPLICATION_URI, DEMO_DEVICE_ADMIN_CERT (one file), DEMO_DEVICE_LOG_LOGINS.
+ * Flags win over env vars.
  *
  * - Endpoints: None, Basic256Sha256 Sign and SignAndEncrypt. ServerConfiguration methods need
  *   SignAndEncrypt and a user holding SecurityAdmin (well-known role ns=0;i=15704): the one user
@@ -28,6 +29,10 @@
  * - Unknown client certificates are accepted by default (demo convenience; a warning is logged,
  *   and the certificate lands in trusted/certs like a real device whose admin clicked "trust").
  *   `--strict` refuses them: only certificates from --trust (or signed by a CA among them) pass.
+ * - `--log-logins FILE`: every user-name login attempt (ActivateSession with a UserName token)
+ *   appends one JSON line {time, userName, accepted} to FILE; never the password. Shows what a
+ *   client sent to this server (a test proves with it that a GDS sent no credentials to a server
+ *   it should not trust).
  * - Ready: prints one line `demo-device listening on opc.tcp://HOST:PORT ...` on stdout.
  *   SIGTERM/SIGINT: shuts down and exits 0 (also when stdin closes, if DEMO_DEVICE_STOP_ON_STDIN_EOF=1).
  * - State: the PKI (own certificate and key, trusted/issuers/rejected) lives in --pki-dir
@@ -100,6 +105,7 @@ function usage() {
     "  --accept-unknown         accept unknown client certificates, with a warning (the default)",
     "  --application-uri URI    the device's ApplicationUri (default urn:opcua-gds:demo-device; env DEMO_DEVICE_APPLICATION_URI)",
     "  --admin-cert FILE        an X509 user certificate (DER/PEM) that gets SecurityAdmin, e.g. gds-server.der; repeatable (env DEMO_DEVICE_ADMIN_CERT)",
+    "  --log-logins FILE        append one JSON line {time, userName, accepted} per user-name login attempt, never the password (env DEMO_DEVICE_LOG_LOGINS)",
   ].join("\n");
 }
 
@@ -119,8 +125,9 @@ function parseOptions(argv, env) {
     strict: env.DEMO_DEVICE_STRICT === "1" || env.DEMO_DEVICE_STRICT === "true",
     applicationUri: env.DEMO_DEVICE_APPLICATION_URI,
     adminCerts: env.DEMO_DEVICE_ADMIN_CERT ? [env.DEMO_DEVICE_ADMIN_CERT] : [],
+    logLogins: env.DEMO_DEVICE_LOG_LOGINS,
   };
-  const valued = { "--port": "port", "--hostname": "hostname", "--pki-dir": "pkiDir", "--user": "user", "--password": "password", "--trust": "trust", "--application-uri": "applicationUri" };
+  const valued = { "--port": "port", "--hostname": "hostname", "--pki-dir": "pkiDir", "--user": "user", "--password": "password", "--trust": "trust", "--application-uri": "applicationUri", "--log-logins": "logLogins" };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let inline;
@@ -307,7 +314,11 @@ async function main() {
     securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
     allowAnonymous: true,
     userManager: {
-      isValidUser: (userName, password) => userName === o.user && password === o.password,
+      isValidUser: (userName, password) => {
+        const accepted = userName === o.user && password === o.password;
+        if (o.logLogins) fs.appendFileSync(o.logLogins, JSON.stringify({ time: new Date().toISOString(), userName, accepted }) + "\n");
+        return accepted;
+      },
       // Password users reach here only after isValidUser; X509 users only with a certificate
       // trusted in user-pki (the --admin-cert files), named by their CN.
       getUserRoles: (userName) =>

@@ -18,7 +18,9 @@ export type AuditEventName =
   /** Push management (issue 4): a push target set or removed, and each push cycle's outcome. */
   | "PushTargetSet"
   | "PushTargetRemoved"
-  | "PushCompleted";
+  | "PushCompleted"
+  /** A push cycle refused the device's certificate (not the registered application) and sent it no credentials. */
+  | "PushDeviceRejected";
 
 export interface AuditEntry {
   /** ISO time, filled in by the log. */

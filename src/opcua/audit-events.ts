@@ -67,6 +67,7 @@ const MAPPING: Record<AuditEventName, EventMapping> = {
   PushTargetSet: { kind: "method", sourceName: "Admin/SetPushTarget" },
   PushTargetRemoved: { kind: "method", sourceName: "Admin/RemovePushTarget" },
   PushCompleted: { kind: "method", sourceName: "PushScheduler/PushCompleted" },
+  PushDeviceRejected: { kind: "method", sourceName: "PushScheduler/PushDeviceRejected" },
 };
 
 export interface AuditEventsOptions {

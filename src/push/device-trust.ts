@@ -10,22 +10,30 @@ import type { Clock } from "../clock.js";
 
 /**
  * How the GDS, as a client, judges a device's application certificate (the push PKI,
- * `<data dir>/push-pki`).
+ * `<data dir>/push-pki`). node-opcua's client asks (ICertificateStore.checkCertificate) for the
+ * certificate the device announces in GetEndpoints, before it opens the secure channel with it;
+ * the push cycle checks the channel's certificate again before it activates a session with the
+ * device's credentials. Nothing is sent to a device whose certificate is refused here.
  *
- * The choice:
- * 1. A certificate issued by the GDS's own CA of the target's group (signature checked against
- *    the CA certificates of `certificates.trustList(group)`), inside its validity period and not
- *    revoked (the CertificateManager's own revocation records) is trusted. This is the normal
- *    case once the device holds a GDS certificate.
- * 2. Trust on first use, per device: a device that has never been confirmed serving a GDS
- *    certificate may present a SELF-SIGNED certificate whose subjectAltName URI is the device's
- *    registered ApplicationUri. The first one seen is pinned in
- *    `push-pki/devices/<applicationId>.json`; later connections accept only that same certificate
- *    (or a GDS-issued one). Once the GDS has confirmed (GetEndpoints after ApplyChanges) that the
- *    device serves a GDS certificate, the pin is dropped and self-signed certificates are refused
- *    for that device (a factory-reset device needs an admin to delete its file in
- *    push-pki/devices/).
- * 3. Anything else is refused with BadCertificateUntrusted (or the revocation/validity status).
+ * The rules, in order:
+ * 1. The certificate's subjectAltName must carry the push target's registered ApplicationUri
+ *    (exactly); anything else is BadCertificateUriInvalid, whoever issued it. A certificate the
+ *    GDS issued to another application is a valid certificate, but not this device.
+ * 2. A certificate this GDS issued (the CertificateManager has its record) is trusted only when it
+ *    was issued to the target's ApplicationId, is not revoked and is inside its validity period
+ *    (else BadCertificateUntrusted / BadCertificateRevoked / BadCertificateTimeInvalid). Once the
+ *    GDS has confirmed a certificate on the device (GetEndpoints after ApplyChanges), only that
+ *    certificate or one issued to the application after it is accepted: an older certificate of
+ *    the device (a stolen or restored key) is BadCertificateUntrusted.
+ * 3. A certificate chained to another CA of the target group's trust list (not on the GDS's
+ *    records) is trusted only while no GDS certificate has been confirmed on the device.
+ * 4. Trust on first use, per device: a device that has never been confirmed serving a GDS
+ *    certificate may present a SELF-SIGNED certificate (with the registered ApplicationUri, rule 1).
+ *    The first one seen is pinned in `push-pki/devices/<applicationId>.json`; later connections
+ *    accept only that same certificate (or a GDS-issued one). Once a GDS certificate is confirmed,
+ *    the pin is dropped and self-signed certificates are refused for that device (a
+ *    factory-reset device needs an admin to delete its file in push-pki/devices/).
+ * 5. Anything else is refused with BadCertificateUntrusted (or the validity status).
  * An administrator who wants a device's self-signed certificate trusted without TOFU can put it
  * into push-pki/devices/<applicationId>.json beforehand; nothing else reads that folder.
  */
@@ -39,6 +47,10 @@ export interface DevicePinFile {
   pinnedAt?: string;
   /** Set once a GetEndpoints confirmed the device serving a GDS-issued certificate. */
   gdsCertificateConfirmedAt?: string;
+  /** The confirmed certificate: its SHA-1 thumbprint, serial and when the GDS issued it. */
+  confirmedThumbprint?: string;
+  confirmedSerialHex?: string;
+  confirmedIssuedAt?: string;
 }
 
 /** Splits a concatenated DER chain (a ByteString holding leaf + issuers) into certificates. */
@@ -90,14 +102,24 @@ export class DeviceTrustStore {
     await fsyncDir(dir);
   }
 
-  /** After GetEndpoints confirmed a GDS certificate: no more self-signed certificates for this device. */
-  async markGdsCertificateConfirmed(applicationId: string, applicationUri: string): Promise<void> {
-    const pin: DevicePinFile = { applicationId, applicationUri, gdsCertificateConfirmedAt: this.clock.now().toISOString() };
+  /**
+   * After GetEndpoints confirmed the device serving `certificateDer` (a GDS certificate): from now
+   * on only this certificate, or one issued to the application after it, is accepted.
+   */
+  async markGdsCertificateConfirmed(applicationId: string, applicationUri: string, certificateDer: Buffer): Promise<void> {
+    const record = this.certificates.issuedCertificate(certificateDer);
+    const pin: DevicePinFile = {
+      applicationId,
+      applicationUri,
+      gdsCertificateConfirmedAt: this.clock.now().toISOString(),
+      confirmedThumbprint: parseCertificate(certificateDer).info.thumbprint,
+      ...(record ? { confirmedSerialHex: record.serialHex, confirmedIssuedAt: record.issuedAt } : {}),
+    };
     await this.writePin(pin);
   }
 
-  /** Is `chain[0]` a certificate of the GDS CA of `group`, valid now and not revoked? */
-  async judgeGdsIssued(leaf: ParsedCertificate, group: CertificateGroupName): Promise<StatusCode | undefined> {
+  /** Is the leaf signed by a CA of the trust list of `group`, valid now and not revoked? */
+  async judgeTrustListIssued(leaf: ParsedCertificate, group: CertificateGroupName): Promise<StatusCode | undefined> {
     const snapshot = this.certificates.trustList(group);
     const cas = [...snapshot.trustedCertificates, ...snapshot.issuerCertificates];
     let issued = false;
@@ -147,28 +169,64 @@ export class DeviceTrustStore {
     } catch (err) {
       return { status: StatusCodes.BadCertificateInvalid, reason: `the device's certificate is not DER X.509: ${(err as Error).message}` };
     }
-    const gds = await this.judgeGdsIssued(leaf, target.group);
-    if (gds !== undefined) return { status: gds, kind: "gdsIssued", thumbprint: leaf.info.thumbprint, reason: gds === StatusCodes.Good ? "issued by the GDS CA" : `issued by the GDS CA but ${gds.name}` };
-    const pin = this.readPin(target.applicationId);
-    if (pin?.pinnedThumbprint === leaf.info.thumbprint) return { status: StatusCodes.Good, kind: "pinned", thumbprint: leaf.info.thumbprint, reason: "the self-signed certificate pinned on first contact" };
-    if (!leaf.info.selfSigned) {
-      return { status: StatusCodes.BadCertificateUntrusted, thumbprint: leaf.info.thumbprint, reason: `certificate (issuer ${leaf.info.issuer}) is not issued by the GDS CA of ${target.group}` };
-    }
+    const facts = { thumbprint: leaf.info.thumbprint, subject: leaf.info.subject, uris: leaf.info.uris };
+    const refuse = (status: StatusCode, reason: string): DeviceCertificateVerdict => ({ status, ...facts, reason });
+    const inValidity = () => {
+      const now = this.clock.now().getTime();
+      return now >= leaf.info.notBefore.getTime() && now <= leaf.info.notAfter.getTime();
+    };
+
+    // 1. The certificate must name the device: its registered ApplicationUri.
     if (!leaf.info.uris.includes(target.applicationUri)) {
-      return { status: StatusCodes.BadCertificateUriInvalid, thumbprint: leaf.info.thumbprint, reason: `self-signed certificate without the registered ApplicationUri ${target.applicationUri}` };
+      const carried = leaf.info.uris.length > 0 ? leaf.info.uris.map((u) => JSON.stringify(u)).join(", ") : "no URI";
+      return refuse(StatusCodes.BadCertificateUriInvalid, `the certificate (${leaf.info.subject}, sha1 ${leaf.info.thumbprint}) carries ${carried}, not the push target's registered ApplicationUri ${JSON.stringify(target.applicationUri)}`);
     }
+    const pin = this.readPin(target.applicationId);
+
+    // 2. A certificate this GDS issued: to this application, not revoked, valid, not older than the confirmed one.
+    const record = this.certificates.issuedCertificate(leaf.der);
+    if (record) {
+      if (record.applicationId !== target.applicationId) {
+        return refuse(StatusCodes.BadCertificateUntrusted, `certificate serial ${record.serialHex} was issued by this GDS to application ${record.applicationId}, not to the push target ${target.applicationId}`);
+      }
+      if (record.revokedAt) return refuse(StatusCodes.BadCertificateRevoked, `certificate serial ${record.serialHex} was revoked at ${record.revokedAt}`);
+      if (!inValidity()) return refuse(StatusCodes.BadCertificateTimeInvalid, `certificate serial ${record.serialHex} is outside its validity period`);
+      if (pin?.gdsCertificateConfirmedAt && pin.confirmedThumbprint && pin.confirmedThumbprint !== leaf.info.thumbprint && pin.confirmedIssuedAt && record.issuedAt < pin.confirmedIssuedAt) {
+        return refuse(
+          StatusCodes.BadCertificateUntrusted,
+          `certificate serial ${record.serialHex} (issued ${record.issuedAt}) is older than the certificate the GDS confirmed on the device (serial ${pin.confirmedSerialHex ?? "?"}, issued ${pin.confirmedIssuedAt})`,
+        );
+      }
+      return { status: StatusCodes.Good, kind: "gdsIssued", ...facts, reason: `issued by this GDS to the application (serial ${record.serialHex})` };
+    }
+
+    // 3. Another CA of the group's trust list: only until a GDS certificate is confirmed.
+    const chained = await this.judgeTrustListIssued(leaf, target.group);
+    if (chained !== undefined) {
+      if (pin?.gdsCertificateConfirmedAt) {
+        return refuse(StatusCodes.BadCertificateUntrusted, `device was confirmed on a GDS certificate at ${pin.gdsCertificateConfirmedAt} and now presents one (issuer ${leaf.info.issuer}) this GDS did not issue to it`);
+      }
+      return { status: chained, kind: "trustListIssued", ...facts, reason: chained === StatusCodes.Good ? `issued by a CA of the ${target.group} trust list` : `issued by a CA of the ${target.group} trust list but ${chained.name}` };
+    }
+
+    // 4. Self-signed, trust on first use.
     if (pin?.gdsCertificateConfirmedAt) {
-      return {
-        status: StatusCodes.BadCertificateUntrusted,
-        thumbprint: leaf.info.thumbprint,
-        reason: `device was confirmed on a GDS certificate at ${pin.gdsCertificateConfirmedAt} and now presents a self-signed one; delete ${this.pinPath(target.applicationId)} to accept it`,
-      };
+      return refuse(
+        StatusCodes.BadCertificateUntrusted,
+        `device was confirmed on a GDS certificate at ${pin.gdsCertificateConfirmedAt} and now presents ${leaf.info.selfSigned ? "a self-signed one" : `one of issuer ${leaf.info.issuer}`}; delete ${this.pinPath(target.applicationId)} to accept a self-signed certificate again`,
+      );
+    }
+    if (pin?.pinnedThumbprint === leaf.info.thumbprint) {
+      if (!inValidity()) return refuse(StatusCodes.BadCertificateTimeInvalid, "the pinned self-signed certificate is outside its validity period");
+      return { status: StatusCodes.Good, kind: "pinned", ...facts, reason: "the self-signed certificate pinned on first contact" };
+    }
+    if (!leaf.info.selfSigned) {
+      return refuse(StatusCodes.BadCertificateUntrusted, `certificate (issuer ${leaf.info.issuer}) is not issued by the GDS CA of ${target.group}`);
     }
     if (pin?.pinnedThumbprint) {
-      return { status: StatusCodes.BadCertificateUntrusted, thumbprint: leaf.info.thumbprint, reason: `self-signed certificate differs from the one pinned on first contact (${pin.pinnedThumbprint})` };
+      return refuse(StatusCodes.BadCertificateUntrusted, `self-signed certificate differs from the one pinned on first contact (${pin.pinnedThumbprint})`);
     }
-    const now = this.clock.now().getTime();
-    if (now < leaf.info.notBefore.getTime() || now > leaf.info.notAfter.getTime()) return { status: StatusCodes.BadCertificateTimeInvalid, thumbprint: leaf.info.thumbprint, reason: "self-signed certificate outside its validity period" };
+    if (!inValidity()) return refuse(StatusCodes.BadCertificateTimeInvalid, "self-signed certificate outside its validity period");
     await this.writePin({
       applicationId: target.applicationId,
       applicationUri: target.applicationUri,
@@ -176,13 +234,16 @@ export class DeviceTrustStore {
       pinnedThumbprint: leaf.info.thumbprint,
       pinnedAt: this.clock.now().toISOString(),
     });
-    return { status: StatusCodes.Good, kind: "firstContact", thumbprint: leaf.info.thumbprint, reason: "self-signed certificate accepted and pinned on first contact" };
+    return { status: StatusCodes.Good, kind: "firstContact", ...facts, reason: "self-signed certificate accepted and pinned on first contact" };
   }
 }
 
 export interface DeviceCertificateVerdict {
   status: StatusCode;
-  kind?: "gdsIssued" | "pinned" | "firstContact";
+  kind?: "gdsIssued" | "trustListIssued" | "pinned" | "firstContact";
   thumbprint?: string;
+  /** The certificate's subject and subjectAltName URIs (for the log and the audit of a refusal). */
+  subject?: string;
+  uris?: string[];
   reason: string;
 }

@@ -9,6 +9,7 @@ import {
   NodeId,
   OPCUAClient,
   SecurityPolicy,
+  StatusCodes,
   UserTokenType,
   Variant,
   VariantArrayType,
@@ -45,8 +46,10 @@ import { checkTrustList, crlIssuerDer, planTrustListMerge, type TrustListCheck, 
  * → updateCertificate → applyChanges → verifyCertificate (reconnect + GetEndpoints).
  *
  * - The GDS connects with its own application certificate (`<data dir>/server-pki/own`), and
- *   judges the device's certificate with DeviceTrustStore (device-trust.ts: GDS CA, or a
- *   self-signed certificate pinned on first contact).
+ *   judges the device's certificate with DeviceTrustStore (device-trust.ts: the registered
+ *   ApplicationUri, a certificate issued to the application and not older than the one confirmed,
+ *   or a self-signed certificate pinned on first contact) before any session is activated: a
+ *   refused device gets no credentials and nothing is signed for it (`deviceRejected`).
  * - Every device call has `callTimeoutMs`; nothing the device answers makes `run()` throw: every
  *   failure becomes `{ ok: false, error: { step, statusCode, message } }` with the device's status
  *   code name.
@@ -145,7 +148,12 @@ interface Connection {
   client: OPCUAClient;
   session?: ClientSession;
   lastVerdict?: DeviceCertificateVerdict;
+  /** The verdict on the certificate this connection's secure channel was opened with (always Good). */
+  verified: DeviceCertificateVerdict;
 }
+
+/** Called with the verdict when a device's certificate is refused. */
+type OnRefused = (verdict: DeviceCertificateVerdict) => void;
 
 interface DeviceConfiguration {
   groupNodeId: NodeId;
@@ -161,6 +169,12 @@ class CycleRun {
   connection?: Connection;
   /** A failure that does not stop the cycle (CRLs the device cannot take), reported at the end. */
   deferredError?: { step: PushStep; statusCode: string; message: string };
+  /** The first device certificate this cycle refused. */
+  deviceRejected?: PushCycleResult["deviceRejected"];
+
+  readonly onRefused: OnRefused = (v) => {
+    this.deviceRejected ??= { statusCode: v.status.name, reason: v.reason, ...(v.thumbprint ? { thumbprint: v.thumbprint } : {}), ...(v.subject ? { subject: v.subject } : {}), ...(v.uris ? { uris: v.uris } : {}) };
+  };
 
   constructor(readonly request: PushCycleRequest) {}
 
@@ -180,6 +194,14 @@ class CycleRun {
       this.steps.push({ step, ms: round(ms()), statusCode });
       throw new CycleStopped(step, statusCode, messageOf(err), err instanceof StepFailure ? err.extra : {});
     }
+  }
+}
+
+/** The device's certificate was judged and refused. */
+class RefusedCertificate extends Error {
+  constructor(readonly verdict: DeviceCertificateVerdict) {
+    super(verdict.reason);
+    this.name = "RefusedCertificate";
   }
 }
 
@@ -237,7 +259,7 @@ export class DevicePushCycle implements PushCycleRunner {
       run.connection = undefined;
     }
     error ??= run.deferredError;
-    const result: PushCycleResult = { ok: !error, steps: run.steps, ...run.result, ...(error ? { error } : {}) };
+    const result: PushCycleResult = { ok: !error, steps: run.steps, ...run.result, ...(error ? { error } : {}), ...(run.deviceRejected ? { deviceRejected: run.deviceRejected } : {}) };
     if (error) log.warn({ step: error.step, statusCode: error.statusCode, message: error.message, steps: run.steps }, "push cycle failed");
     else log.info({ steps: run.steps, serial: result.certificate?.serialHex }, "push cycle done");
     return result;
@@ -248,7 +270,7 @@ export class DevicePushCycle implements PushCycleRunner {
     const timeout = request.callTimeoutMs;
     const own = await run.step("connect", async () => {
       const ownCert = this.ownCertificate();
-      run.connection = await this.connect(target, ownCert, timeout, true);
+      run.connection = await this.connect(target, ownCert, timeout, true, run.onRefused);
       const verdict = run.connection.lastVerdict;
       if (verdict?.kind === "firstContact") {
         this.log.info({ applicationId: target.applicationId, thumbprint: verdict.thumbprint }, "push: device's self-signed certificate accepted and pinned on first contact (push-pki/devices)");
@@ -286,6 +308,12 @@ export class DevicePushCycle implements PushCycleRunner {
     if (request.renewCertificate) {
       const csr = request.pendingRequestId ? undefined : await run.step("createSigningRequest", () => this.createSigningRequest(session, target, config, timeout));
       const signing = run.step("sign", async () => {
+        // Never sign on behalf of a device whose certificate this cycle has not verified: the
+        // session the CSR came from runs on a channel opened with a certificate judged Good.
+        const verified = run.connection?.verified;
+        if (!verified?.status.isGood()) {
+          throw new StepFailure("BadCertificateUntrusted", "the device's identity was not verified in this cycle; nothing is signed for it");
+        }
         let requestId = request.pendingRequestId;
         if (!requestId) {
           const record = await this.certificates.startSigningRequest({
@@ -330,13 +358,13 @@ export class DevicePushCycle implements PushCycleRunner {
     if (issued) {
       const cert = issued.result.certificate;
       await run.step("verifyCertificate", async () => {
-        run.connection = await this.reconnectUntilServing(target, own, timeout, reconnectTimeout, cert);
+        run.connection = await this.reconnectUntilServing(target, own, timeout, reconnectTimeout, cert, run.onRefused);
       });
       const info = certificateInfo(cert);
       run.result.certificate = { serialHex: info.serialHex, notBefore: info.notBefore.toISOString(), notAfter: info.notAfter.toISOString(), thumbprint: info.thumbprint };
       delete run.result.signedButUnconfirmedSerialHex;
       try {
-        await this.trust.markGdsCertificateConfirmed(target.applicationId, target.applicationUri);
+        await this.trust.markGdsCertificateConfirmed(target.applicationId, target.applicationUri, cert);
       } catch (err) {
         // The device does hold the certificate; only the pin file could not be written.
         this.log.error({ err, applicationId: target.applicationId }, "push: could not record the confirmed GDS certificate in push-pki/devices");
@@ -359,7 +387,7 @@ export class DevicePushCycle implements PushCycleRunner {
         // one opened right after: a connection lost during the read-back is reconnected and read again.
         for (;;) {
           try {
-            if (!run.connection) run.connection = await this.reconnectUntilServing(target, own, timeout, Math.max(1000, deadline - Date.now()), undefined);
+            if (!run.connection) run.connection = await this.reconnectUntilServing(target, own, timeout, Math.max(1000, deadline - Date.now()), undefined, run.onRefused);
             if (!run.connection.session) run.connection.session = await withTimeout(run.connection.client.createSession(identityOf(target, own)), timeout, "CreateSession");
             return (await readTrustListViaSession(run.connection.session, config.trustListNodeId, undefined, { callTimeoutMs: timeout })).content;
           } catch (err) {
@@ -432,7 +460,15 @@ export class DevicePushCycle implements PushCycleRunner {
     return { certificateFile, privateKeyFile, der, applicationUri };
   }
 
-  private async connect(target: PushTarget, own: OwnCertificate, timeout: number, withSession: boolean): Promise<Connection> {
+  /**
+   * Opens a secure channel to the device and, with `withSession`, a session activated with the
+   * target's credentials. The device's certificate is judged (DeviceTrustStore) twice before any
+   * credential leaves the GDS: by node-opcua on the certificate GetEndpoints announces, before the
+   * channel is opened with it, and here on the certificate the open channel is bound to. A refused
+   * certificate fails with its status (BadCertificateUriInvalid, BadCertificateUntrusted …) and no
+   * CreateSession/ActivateSession is sent.
+   */
+  private async connect(target: PushTarget, own: OwnCertificate, timeout: number, withSession: boolean, onRefused?: OnRefused): Promise<Connection> {
     const securityPolicy = securityPolicyOf(target.securityPolicy);
     const connection: Partial<Connection> = {};
     const store = this.trust.storeFor(target, (v) => (connection.lastVerdict = v));
@@ -460,7 +496,20 @@ export class DevicePushCycle implements PushCycleRunner {
     } catch (err) {
       await client.disconnect().catch(() => undefined);
       const verdict = connection.lastVerdict;
-      if (verdict && !verdict.status.isGood()) throw new StepFailure(verdict.status.name, `the device's certificate is not trusted: ${verdict.reason}`);
+      if (verdict && !verdict.status.isGood()) {
+        onRefused?.(verdict);
+        throw new StepFailure(verdict.status.name, `the device's certificate is not trusted: ${verdict.reason}; no credentials were sent`);
+      }
+      throw err;
+    }
+    try {
+      connection.verified = await this.verifyChannelCertificate(target, client, connection.lastVerdict);
+    } catch (err) {
+      await client.disconnect().catch(() => undefined);
+      if (err instanceof RefusedCertificate) {
+        onRefused?.(err.verdict);
+        throw new StepFailure(err.verdict.status.name, `the device's certificate is not trusted: ${err.verdict.reason}; no credentials were sent`);
+      }
       throw err;
     }
     if (withSession) {
@@ -472,6 +521,21 @@ export class DevicePushCycle implements PushCycleRunner {
       }
     }
     return connection as Connection;
+  }
+
+  /**
+   * The verdict on the certificate the client's secure channel is bound to (the one the device's
+   * key proved in OpenSecureChannel, and the one ActivateSession encrypts the password for): the
+   * verdict node-opcua's check gave when it is about that same certificate, else judged now.
+   */
+  private async verifyChannelCertificate(target: PushTarget, client: OPCUAClient, seen: DeviceCertificateVerdict | undefined): Promise<DeviceCertificateVerdict> {
+    const announced = client.serverCertificate;
+    const chain = announced === undefined ? [] : Array.isArray(announced) ? announced.flatMap((c) => splitDerChain(Buffer.from(c))) : splitDerChain(Buffer.from(announced));
+    const leaf = chain[0];
+    if (!leaf) throw new RefusedCertificate({ status: StatusCodes.BadCertificateInvalid, reason: "the secure channel is bound to no device certificate" });
+    const verdict = seen?.thumbprint === certificateThumbprint(leaf) ? seen : await this.trust.judge(target, chain);
+    if (!verdict.status.isGood()) throw new RefusedCertificate(verdict);
+    return verdict;
   }
 
   private async closeConnection(connection: Connection | undefined): Promise<void> {
@@ -748,7 +812,7 @@ export class DevicePushCycle implements PushCycleRunner {
    * moment) until GetEndpoints on a new secure channel shows `expected` (when given) as the
    * device's certificate; the channel's handshake proves the device holds its key.
    */
-  private async reconnectUntilServing(target: PushTarget, own: OwnCertificate, timeout: number, totalMs: number, expected: Buffer | undefined): Promise<Connection> {
+  private async reconnectUntilServing(target: PushTarget, own: OwnCertificate, timeout: number, totalMs: number, expected: Buffer | undefined, onRefused?: OnRefused): Promise<Connection> {
     const deadline = Date.now() + totalMs;
     let last = "no attempt";
     let lastStatus = "BadTimeout";
@@ -756,7 +820,7 @@ export class DevicePushCycle implements PushCycleRunner {
       if (attempt > 0 || expected) await sleep(RECONNECT_PAUSE_MS);
       let connection: Connection | undefined;
       try {
-        connection = await this.connect(target, own, Math.min(timeout, Math.max(1000, deadline - Date.now())), false);
+        connection = await this.connect(target, own, Math.min(timeout, Math.max(1000, deadline - Date.now())), false, onRefused);
         if (!expected) return connection;
         const endpoints = await withTimeout(connection.client.getEndpoints(), timeout, "GetEndpoints");
         const served = servedCertificates(endpoints, target);

@@ -83,6 +83,12 @@ export interface PushCycleResult {
   pendingRequestId?: string;
   /** The GDS signing request this cycle used (new or pending), for the log and status. */
   requestId?: string;
+  /**
+   * The first device certificate the cycle refused (it sent the device no credentials then):
+   * the status (BadCertificateUriInvalid, BadCertificateUntrusted …), why, and what the device
+   * presented. For the audit log (PushDeviceRejected).
+   */
+  deviceRejected?: { statusCode: string; reason: string; thumbprint?: string; subject?: string; uris?: string[] };
 }
 
 export interface PushCycleRunner {

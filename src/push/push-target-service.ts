@@ -443,6 +443,24 @@ export class PushTargetService {
     if (result.ok) this.opts.log.info(logFields, "push cycle succeeded");
     else if (waitingFor) this.opts.log.info({ ...logFields, requestId: waitingFor }, "push cycle: the device's signing request waits for approval");
     else this.opts.log.warn({ ...logFields, message: err?.message }, "push cycle failed");
+    if (result.deviceRejected) {
+      const r = result.deviceRejected;
+      const presented = [r.thumbprint ? `sha1 ${r.thumbprint}` : "", r.subject ? `subject ${r.subject}` : "", r.uris ? `URIs ${r.uris.length > 0 ? r.uris.join(", ") : "none"}` : ""].filter(Boolean).join("; ");
+      this.opts.log.warn({ applicationId, endpointUrl: request.target.endpointUrl, statusCode: r.statusCode, thumbprint: r.thumbprint, subject: r.subject, uris: r.uris }, "push: the device's certificate was refused; no credentials were sent to it");
+      try {
+        await this.opts.audit.record({
+          event: "PushDeviceRejected",
+          actor: args.actor,
+          outcome: r.statusCode,
+          applicationId,
+          applicationUri: request.target.applicationUri,
+          group: request.target.group,
+          detail: excerpt(`the server at ${request.target.endpointUrl} presented a certificate that is not the push target's (${presented}): ${r.reason}; no credentials were sent`, 600),
+        });
+      } catch (e) {
+        this.opts.log.error({ err: e, applicationId }, "could not audit the refused device certificate");
+      }
+    }
     try {
       await this.opts.audit.record({
         event: "PushCompleted",

@@ -434,6 +434,11 @@ export class CertificateManagerService {
     return { status: "BadCertificateUntrusted", validityTime: new Date(0) };
   }
 
+  /** The record of a certificate this GDS issued (any application, revoked or not), by its DER. */
+  issuedCertificate(certificateDer: Buffer): CertificateRecord | undefined {
+    return this.byThumbprint.get(sha1Hex(certificateDer));
+  }
+
   /**
    * ApplicationSelfAdmin: the id of the registered application to which this GDS issued the given
    * channel certificate, if that certificate is neither revoked nor expired.

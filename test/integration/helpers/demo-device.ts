@@ -26,6 +26,8 @@ export interface DemoDeviceOptions {
   applicationUri?: string;
   /** X509 user certificates (DER/PEM files, e.g. an export's gds-server.der) that get SecurityAdmin. */
   adminCertFiles?: string[];
+  /** Appends one JSON line {time, userName, accepted} per user-name login attempt (never the password). */
+  logLoginsFile?: string;
   /** Start-up timeout; default 60 s. */
   timeoutMs?: number;
 }
@@ -71,6 +73,7 @@ export async function startDemoDevice(opts: DemoDeviceOptions = {}): Promise<Dem
   const args = [DEMO_DEVICE, "--port", String(port), "--hostname", "127.0.0.1", "--pki-dir", pkiDir, "--user", user, "--password-env", "DEMO_DEVICE_TEST_PASSWORD", "--application-uri", applicationUri];
   if (opts.trustDir) args.push("--trust", opts.trustDir);
   for (const file of opts.adminCertFiles ?? []) args.push("--admin-cert", file);
+  if (opts.logLoginsFile) args.push("--log-logins", opts.logLoginsFile);
   args.push(opts.acceptUnknown === false ? "--strict" : "--accept-unknown");
 
   let out = "";
