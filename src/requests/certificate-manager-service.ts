@@ -545,7 +545,7 @@ export class CertificateManagerService {
       });
       if (keyPair) {
         const password = request.sealedPassword ? this.opts.secrets.open(request.sealedPassword, `request:${request.requestId}`) : undefined;
-        privateKey = encodePrivateKey({
+        privateKey = await encodePrivateKey({
           pkcs8Der: keyPair.privateKeyPkcs8,
           format: request.privateKeyFormat ?? "PEM",
           password,
