@@ -489,7 +489,7 @@ await Promise.all([0, 1, 2, 3].map(writer));
       const byUri = await s.values<string>("byUri");
       expect(byUri.sort()).toEqual(apps.map((a) => a.key).sort());
       // No compaction on this close: the next child must recover from the raw crash state.
-      (s as unknown as { compact(): Promise<void> }).compact = async () => undefined;
+      (s as unknown as { snapshotAndTruncate(): Promise<void> }).snapshotAndTruncate = async () => undefined;
       await s.close();
     }
   });
