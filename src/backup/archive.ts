@@ -328,7 +328,7 @@ function checkTarSizes(tar: Buffer, limits: ArchiveLimits): void {
  * Follows the tar stream's headers (512-byte header, data padded to 512) and refuses an entry whose
  * declared size is over the limit. Leaves every other check to readTar; stops at the end marker.
  */
-class TarSizeWatcher {
+export class TarSizeWatcher {
   /** Stream offset of the next chunk's first byte. */
   private consumed = 0;
   /** Stream offset of the next header. */

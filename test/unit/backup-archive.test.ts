@@ -9,6 +9,7 @@ import {
   BackupError,
   buildArchive,
   gunzipBounded,
+  TarSizeWatcher,
   type ArchiveLimits,
   isSafeRelativePath,
   readDataDir,
@@ -144,6 +145,29 @@ describe("backup archive", () => {
     const contents = await readDataDir(makeDataDir(), { now: NOW, gdsVersion: "1" });
     expect(() => buildArchive(contents, { maxTotalBytes: 1024 ** 3, maxEntryBytes: 10 })).toThrow(/holds .* more than the .* restore accepts for one file/);
     expect(() => buildArchive(contents, { maxTotalBytes: 4096, maxEntryBytes: 1024 })).toThrow(/archive, more than the .* restore accepts/);
+  });
+
+  it("the streaming size check finds every header whatever the chunk boundaries", async () => {
+    const tar = zlib.gunzipSync(await archiveOf(makeDataDir()));
+    const limits = { maxTotalBytes: 1024 ** 3, maxEntryBytes: 64 };
+    const feedInChunks = (bytes: Buffer, seed: number) => {
+      const w = new TarSizeWatcher(limits);
+      let x = seed;
+      for (let off = 0; off < bytes.length; ) {
+        x = (x * 1103515245 + 12345) % 2 ** 31;
+        const n = 1 + (x % 700);
+        w.feed(bytes.subarray(off, off + n));
+        off += n;
+      }
+    };
+    // manifest.json is the first entry and is larger than 64 bytes; a 20-byte file is not.
+    for (let seed = 1; seed < 30; seed++) expect(() => feedInChunks(tar, seed)).toThrow(/"manifest\.json" declares .* more than the/);
+    const small = writeTar([{ type: "file", path: "data/a", mode: 0o600, mtime: NOW, data: Buffer.alloc(20) }, { type: "dir", path: "data/d", mode: 0o700, mtime: NOW }, { type: "file", path: "data/b", mode: 0o600, mtime: NOW, data: Buffer.alloc(64) }]);
+    const big = writeTar([{ type: "file", path: "data/a", mode: 0o600, mtime: NOW, data: Buffer.alloc(20) }, { type: "file", path: "data/b", mode: 0o600, mtime: NOW, data: Buffer.alloc(65) }]);
+    for (let seed = 1; seed < 30; seed++) {
+      expect(() => feedInChunks(small, seed)).not.toThrow();
+      expect(() => feedInChunks(big, seed)).toThrow(/"data\/b" declares/);
+    }
   });
 
   it("refuses a symlink in the data dir (neither followed nor skipped)", async () => {
