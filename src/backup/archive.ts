@@ -23,8 +23,25 @@ export const MANIFEST_NAME = "manifest.json";
 export const DATA_PREFIX = "data/";
 export const BACKUP_FORMAT = "opcua-gds-backup";
 export const BACKUP_FORMAT_VERSION = 1;
-/** A data dir is megabytes; this only stops a hostile archive from exhausting memory. */
-const MAX_UNCOMPRESSED = 2 * 1024 ** 3;
+
+/**
+ * Size bounds, checked by backup (so that it never writes what restore would refuse) and by restore
+ * while it decompresses (so that a zip bomb is refused, not expanded). A data dir is megabytes;
+ * audit.log is its one file that grows without bound (rotate it: see the README).
+ */
+export interface ArchiveLimits {
+  /** The whole uncompressed tar. */
+  maxTotalBytes: number;
+  /** Any one entry's data. */
+  maxEntryBytes: number;
+}
+export const DEFAULT_LIMITS: Readonly<ArchiveLimits> = { maxTotalBytes: 1024 ** 3, maxEntryBytes: 512 * 1024 ** 2 };
+
+/** Restore sets these itself, never the archive's: the data dir is the owner's alone. */
+export const RESTORED_FILE_MODE = 0o600;
+export const RESTORED_DIR_MODE = 0o700;
+
+const mib = (n: number) => `${Math.round((n / 1024 ** 2) * 10) / 10} MiB`;
 
 export interface ManifestDirectory {
   /** Relative to the data dir, "/"-separated. */
@@ -156,8 +173,16 @@ export function sha256(data: Buffer): string {
   return crypto.createHash("sha256").update(data).digest("hex");
 }
 
-/** The archive's bytes: gzip'd tar, manifest.json first. */
-export function buildArchive(contents: DataDirContents): Buffer {
+/**
+ * The archive's bytes: gzip'd tar, manifest.json first. Refuses (BackupError) a data dir that
+ * restore would refuse for its size, so that no backup is found unusable only when it is needed.
+ */
+export function buildArchive(contents: DataDirContents, limits: ArchiveLimits = DEFAULT_LIMITS): Buffer {
+  for (const f of contents.files) {
+    if (f.data.length > limits.maxEntryBytes) {
+      throw new BackupError(`${f.path} holds ${mib(f.data.length)}, more than the ${mib(limits.maxEntryBytes)} restore accepts for one file (rotate audit.log, see the README)`);
+    }
+  }
   const now = new Date(contents.manifest.createdAt);
   const entries: TarEntry[] = [
     { type: "file", path: MANIFEST_NAME, mode: 0o600, mtime: now, data: Buffer.from(`${JSON.stringify(contents.manifest, null, 2)}\n`, "utf8") },
@@ -169,16 +194,20 @@ export function buildArchive(contents: DataDirContents): Buffer {
   for (const f of contents.files) byPath.set(f.path, { type: "file", path: DATA_PREFIX + f.path, mode: f.mode, mtime: f.mtime, data: f.data });
   const ordered = [...byPath.keys()].sort((a, b) => (a.split("/").length - b.split("/").length) || (a < b ? -1 : a > b ? 1 : 0));
   for (const p of ordered) entries.push(byPath.get(p)!);
-  return zlib.gzipSync(writeTar(entries), { level: 9 });
+  const tar = writeTar(entries);
+  if (tar.length > limits.maxTotalBytes) throw new BackupError(`the data dir makes a ${mib(tar.length)} archive, more than the ${mib(limits.maxTotalBytes)} restore accepts`);
+  return zlib.gzipSync(tar, { level: 9 });
 }
 
 /** What a verified archive restores. */
 export interface VerifiedBackup {
   manifest: BackupManifest;
   /** Parents before children. */
-  directories: { path: string; mode: number }[];
-  files: { path: string; mode: number; data: Buffer }[];
+  directories: { path: string }[];
+  files: { path: string; data: Buffer }[];
   totalBytes: number;
+  /** Transient entries found in the archive and not restored (e.g. a gds.lock). */
+  ignored: string[];
 }
 
 /** A relative, "/"-separated path that stays inside the directory it is resolved against. */
@@ -228,22 +257,128 @@ function parseManifest(data: Buffer): BackupManifest {
 
 /**
  * Checks the whole archive and returns what it restores. Refuses (ArchiveError, naming the
- * problem): not gzip/tar, truncation, a bad tar header checksum, a missing or malformed manifest,
- * an unsupported format version, any path that is absolute or climbs out ("..") or is not under
+ * problem): not gzip/tar, more data than `limits` allow (checked while decompressing: see
+ * gunzipBounded), truncation, a bad tar header checksum, a missing or malformed manifest, an
+ * unsupported format version, any path that is absolute or climbs out ("..") or is not under
  * data/, links and special files, an entry the manifest does not list or one it lists that is
- * missing, duplicates, and any file whose size or sha256 differs from the manifest.
+ * missing, duplicates, and any file whose size or sha256 differs from the manifest. Transient
+ * entries (isTransient: a `gds.lock`, lock directories, temp files), wherever they are, are left
+ * out of what is restored and named in `ignored`.
  */
-export function verifyArchive(bytes: Buffer): VerifiedBackup {
-  let tarBytes = bytes;
+export async function verifyArchive(bytes: Buffer, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<VerifiedBackup> {
+  let tarBytes: Buffer;
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      tarBytes = zlib.gunzipSync(bytes, { maxOutputLength: MAX_UNCOMPRESSED });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ERR_BUFFER_TOO_LARGE") throw new ArchiveError("the archive unpacks to more than 2 GiB: not a GDS backup");
-      throw new ArchiveError(`the archive is damaged or truncated (gzip: ${(err as Error).message})`);
+    tarBytes = await gunzipBounded(bytes, limits);
+  } else {
+    if (bytes.length > limits.maxTotalBytes) throw new ArchiveError(`the archive is larger than ${mib(limits.maxTotalBytes)}: refused`);
+    checkTarSizes(bytes, limits);
+    tarBytes = bytes;
+  }
+  return verifyTar(tarBytes);
+}
+
+/**
+ * Gunzips with bounds, refusing as soon as a bound is crossed rather than after expanding: the
+ * output is counted chunk by chunk as zlib produces it (more than maxTotalBytes: stop), and every
+ * tar header is read as it streams past (an entry declaring more than maxEntryBytes: stop, before
+ * its data is inflated). A few KiB of gzip declaring a 100 GiB file is refused after its first
+ * 512 bytes.
+ */
+export function gunzipBounded(gz: Buffer, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const gunzip = zlib.createGunzip();
+    const watcher = new TarSizeWatcher(limits);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      gunzip.destroy();
+      chunks.length = 0;
+      reject(err);
+    };
+    gunzip.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      total += chunk.length;
+      if (total > limits.maxTotalBytes) return fail(new ArchiveError(`the archive unpacks to more than ${mib(limits.maxTotalBytes)}: refused (not a GDS backup, or a zip bomb)`));
+      try {
+        watcher.feed(chunk);
+      } catch (err) {
+        return fail(err as Error);
+      }
+      chunks.push(chunk);
+    });
+    gunzip.on("error", (err) => fail(new ArchiveError(`the archive is damaged or truncated (gzip: ${err.message})`)));
+    gunzip.on("end", () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks, total));
+    });
+    gunzip.end(gz);
+  });
+}
+
+/** The same per-entry check on a tar already in memory. */
+function checkTarSizes(tar: Buffer, limits: ArchiveLimits): void {
+  new TarSizeWatcher(limits).feed(tar);
+}
+
+/**
+ * Follows the tar stream's headers (512-byte header, data padded to 512) and refuses an entry whose
+ * declared size is over the limit. Leaves every other check to readTar; stops at the end marker.
+ */
+export class TarSizeWatcher {
+  /** Stream offset of the next chunk's first byte. */
+  private consumed = 0;
+  /** Stream offset of the next header. */
+  private nextHeader = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private ended = false;
+
+  constructor(private readonly limits: ArchiveLimits) {}
+
+  feed(chunk: Buffer): void {
+    const base = this.consumed;
+    this.consumed += chunk.length;
+    let off = 0;
+    while (!this.ended) {
+      if (this.pendingBytes === 0) {
+        // Skip to the next header; it may be in a later chunk.
+        if (this.nextHeader - base >= chunk.length) return;
+        off = this.nextHeader - base;
+      }
+      const take = chunk.subarray(off, off + 512 - this.pendingBytes);
+      this.pending.push(take);
+      this.pendingBytes += take.length;
+      off += take.length;
+      if (this.pendingBytes < 512) return;
+      const h = Buffer.concat(this.pending, 512);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.header(h);
     }
   }
+
+  private header(h: Buffer): void {
+    if (h.every((b) => b === 0)) {
+      this.ended = true;
+      return;
+    }
+    const sizeField = h.subarray(124, 136).toString("latin1").replace(/\0.*$/s, "").trim();
+    if (!/^[0-7]+$/.test(sizeField)) throw new ArchiveError(`bad size field in the tar header at byte ${this.nextHeader}`);
+    const size = Number.parseInt(sizeField, 8);
+    if (size > this.limits.maxEntryBytes) {
+      const name = h.subarray(0, 100).toString("utf8").replace(/\0.*$/s, "");
+      throw new ArchiveError(`the entry ${JSON.stringify(name)} declares ${mib(size)}, more than the ${mib(this.limits.maxEntryBytes)} a file of a GDS backup may have: refused (a zip bomb?)`);
+    }
+    this.nextHeader += 512 + size + ((512 - (size % 512)) % 512);
+  }
+}
+
+/** verifyArchive's checks on the uncompressed tar. */
+export function verifyTar(tarBytes: Buffer): VerifiedBackup {
   let entries: TarEntry[];
   try {
     entries = readTar(tarBytes);
@@ -267,6 +402,7 @@ export function verifyArchive(bytes: Buffer): VerifiedBackup {
 
   const seen = new Set<string>();
   const files: VerifiedBackup["files"] = [];
+  const ignored: string[] = [];
   let totalBytes = 0;
   for (const e of entries.slice(1)) {
     if (e.type === "dir" && e.path === "data") continue;
@@ -285,40 +421,49 @@ export function verifyArchive(bytes: Buffer): VerifiedBackup {
     if (!listed) throw new ArchiveError(`unexpected file ${rel} in the archive (not in the manifest)`);
     if (e.data.length !== listed.size) throw new ArchiveError(`${rel}: size ${e.data.length} differs from the manifest's ${listed.size} (the archive is damaged)`);
     if (sha256(e.data) !== listed.sha256) throw new ArchiveError(`${rel}: sha256 differs from the manifest (the archive is damaged)`);
-    const mode = parseMode(listed.mode, rel);
-    if ((e.mode & 0o777) !== mode) throw new ArchiveError(`${rel}: mode in the archive differs from the manifest`);
-    files.push({ path: rel, mode, data: e.data });
+    if ((e.mode & 0o777) !== parseMode(listed.mode, rel)) throw new ArchiveError(`${rel}: mode in the archive differs from the manifest`);
+    if (isTransientPath(rel)) {
+      ignored.push(rel);
+      continue;
+    }
+    files.push({ path: rel, data: e.data });
     totalBytes += e.data.length;
   }
   for (const p of [...listedDirs.keys(), ...listedFiles.keys()]) {
     if (!seen.has(p)) throw new ArchiveError(`${p} is listed in the manifest but missing from the archive`);
   }
-  const directories = manifest.directories
-    .map((d) => ({ path: d.path, mode: parseMode(d.mode, d.path) }))
-    .sort((a, b) => a.path.split("/").length - b.path.split("/").length);
-  return { manifest, directories, files, totalBytes };
+  const directories: VerifiedBackup["directories"] = [];
+  for (const d of manifest.directories) {
+    if (isTransientPath(d.path)) ignored.push(`${d.path}/`);
+    else directories.push({ path: d.path });
+  }
+  directories.sort((a, b) => a.path.split("/").length - b.path.split("/").length);
+  return { manifest, directories, files, totalBytes, ignored: ignored.sort() };
+}
+
+/** A path with a transient name anywhere in it (a file in a lock directory is transient too). */
+function isTransientPath(rel: string): boolean {
+  return rel.split("/").some(isTransient);
 }
 
 /**
- * Writes a verified backup into `dir` (which must exist and be empty): directories and files with
- * their modes (chmod after creation, so the umask does not widen or narrow them), every file
- * fsync'd, then every directory fsync'd, deepest first.
+ * Writes a verified backup into `dir` (which must exist and be empty). The modes are restore's
+ * own, never the archive's: every directory 0700, every file 0600 (CA and server keys,
+ * secrets.key, the database and its journal, audit.log, and the certificates too: the data dir
+ * belongs to the service user alone). Every file is fsync'd, then every directory, deepest first.
  */
 export async function writeBackupInto(dir: string, backup: VerifiedBackup): Promise<void> {
   for (const d of backup.directories) {
-    const abs = path.join(dir, ...d.path.split("/"));
-    // Owner access while writing; the recorded mode is applied once the directory is filled.
-    await mkdir(abs, { mode: 0o700 });
+    await mkdir(path.join(dir, ...d.path.split("/")), { mode: RESTORED_DIR_MODE });
   }
   for (const f of backup.files) {
-    await writeNewFileSynced(path.join(dir, ...f.path.split("/")), f.data, f.mode);
+    await writeNewFileSynced(path.join(dir, ...f.path.split("/")), f.data, RESTORED_FILE_MODE);
   }
   const deepestFirst = [...backup.directories].reverse();
   for (const d of deepestFirst) {
     const abs = path.join(dir, ...d.path.split("/"));
-    await chmod(abs, d.mode | 0o700);
+    await chmod(abs, RESTORED_DIR_MODE); // mkdir's mode is narrowed by the umask; chmod is exact
     await fsyncDir(abs);
-    if ((d.mode & 0o700) !== 0o700) await chmod(abs, d.mode);
   }
   await fsyncDir(dir);
 }

@@ -8,14 +8,16 @@ import { formatJson } from "../cli/format.js";
 import { fsyncDir, writeFully } from "../durable-fs.js";
 import { BackupError, buildArchive, gdsVersion, readDataDir, sha256 } from "./archive.js";
 import { lockDataDir } from "./data-dir-guard.js";
+import { DEFAULT_SCRYPT, encryptArchive } from "./encryption.js";
 
 export const ARCHIVE_MODE = 0o600;
 
 /**
- * `gds backup --out FILE`: an offline command. Holds the data dir's lock while it reads (a server
- * cannot start meanwhile, and refuses while one runs), then writes the archive atomically: a temp
- * file beside FILE, mode 0600, fsync, rename, fsync of the directory. FILE holds the CA private
- * keys and secrets.key.
+ * `gds backup --out FILE --passphrase-env VAR`: an offline command. Holds the data dir's lock while
+ * it reads (a server cannot start meanwhile, and refuses while one runs), encrypts the gzip'd tar
+ * with the passphrase (encryption.ts; `--unencrypted` leaves it plain), then writes it atomically:
+ * a temp file beside FILE, mode 0600, fsync, rename, fsync of the directory. FILE holds the CA
+ * private keys and secrets.key.
  */
 export async function backupCommand(cmd: BackupCommand, now: () => Date = () => new Date()): Promise<string> {
   let st: fs.Stats;
@@ -53,6 +55,8 @@ export async function backupCommand(cmd: BackupCommand, now: () => Date = () => 
     release();
   }
 
+  // The data is in memory: the lock is released before the (deliberately slow) key derivation.
+  if (!cmd.unencrypted) archive = await encryptArchive(archive, cmd.passphrase!);
   try {
     await writeAtomically(cmd.out, archive, ARCHIVE_MODE);
   } catch (err) {
@@ -77,6 +81,8 @@ export async function backupCommand(cmd: BackupCommand, now: () => Date = () => 
       mode: "0600",
       excluded: manifest.excluded,
       containsSecrets: true,
+      encrypted: !cmd.unencrypted,
+      ...(cmd.unencrypted ? {} : { encryption: { cipher: "AES-256-GCM", kdf: "scrypt", N: 2 ** DEFAULT_SCRYPT.logN, r: DEFAULT_SCRYPT.r, p: DEFAULT_SCRYPT.p } }),
     });
   }
   return (
@@ -84,7 +90,10 @@ export async function backupCommand(cmd: BackupCommand, now: () => Date = () => 
     `  files:    ${manifest.files.length} (${dataBytes} bytes) in ${manifest.directories.length} directories\n` +
     `  archive:  ${archive.length} bytes, sha256 ${archiveSha256}\n` +
     (manifest.excluded.length > 0 ? `  left out: ${manifest.excluded.join(", ")} (lock and temp files)\n` : "") +
-    "The archive holds the CA private keys and secrets.key (mode 0600): keep it as secret as the data dir.\n"
+    (cmd.unencrypted
+      ? "The archive is NOT encrypted: it holds the CA private keys and secrets.key in the clear (mode 0600).\n"
+      : `  encrypted: AES-256-GCM, key from the passphrase by scrypt (N=2^${DEFAULT_SCRYPT.logN}, r=${DEFAULT_SCRYPT.r}, p=${DEFAULT_SCRYPT.p})\n` +
+        "The archive holds the CA private keys: keep the passphrase apart from it; without the passphrase it cannot be restored.\n")
   );
 }
 

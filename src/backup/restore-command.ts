@@ -1,33 +1,51 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { RestoreCommand } from "../cli/args.js";
 import { CliError, errorMessage, ExitCode } from "../cli/cli-error.js";
 import { formatJson } from "../cli/format.js";
 import { LOCK_FILE } from "../data-dir-lock.js";
 import { fsyncDir, makeDirs } from "../durable-fs.js";
-import { ArchiveError, gdsVersion, verifyArchive, writeBackupInto, type VerifiedBackup } from "./archive.js";
+import { ArchiveError, DEFAULT_LIMITS, gdsVersion, RESTORED_DIR_MODE, verifyArchive, writeBackupInto, type VerifiedBackup } from "./archive.js";
+import { decryptArchive, isEncryptedArchive } from "./encryption.js";
+
+/** The largest archive file restore reads: the uncompressed bound plus room for gzip and the envelope. */
+const MAX_ARCHIVE_FILE_BYTES = DEFAULT_LIMITS.maxTotalBytes + 16 * 1024 ** 2;
 import { lockDataDir, refuseIfServerRuns } from "./data-dir-guard.js";
 
 /**
  * `gds restore FILE`: an offline command.
  *
  * 1. Refuses while a server holds the target data dir (exit 2).
- * 2. Reads and verifies the WHOLE archive (manifest, every size and sha256, paths, entry types);
- *    a damaged archive is refused (exit 1) before anything is written.
+ * 2. Reads the archive, decrypts it and checks its GCM tag (a wrong passphrase or any changed byte:
+ *    exit 1), then verifies ALL of it (size bounds while gunzipping, manifest, every size and
+ *    sha256, paths, entry types); a refused archive is refused before anything is written.
  * 3. The target must be empty or missing; a non-empty one is refused (exit 6) unless --force, which
  *    moves it aside as a whole to `<dir>.before-restore-<time>` (nothing is deleted).
- * 4. Under the data dir's lock, writes everything into `<dir>/.restore.staging-*` (modes as
- *    recorded, every file and directory fsync'd), then renames each top-level entry into place.
+ * 4. Under the data dir's lock, writes everything into `<dir>/.restore.staging-*` (restore's own
+ *    modes: folders 0700, files 0600; every file and directory fsync'd), then renames each
+ *    top-level entry into place. Lock and temp files in the archive are not restored.
  */
 export async function restoreCommand(cmd: RestoreCommand, now: () => Date = () => new Date()): Promise<string> {
   const target = cmd.dataDir;
   let bytes: Buffer;
   try {
+    const size = (await stat(cmd.archive)).size;
+    // Encryption and gzip add little; a larger file cannot hold a backup restore would accept.
+    if (size > MAX_ARCHIVE_FILE_BYTES) throw new CliError(`refused ${cmd.archive}: ${size} bytes, larger than any GDS backup restore accepts; nothing was written`, ExitCode.Failure);
     bytes = await readFile(cmd.archive);
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw new CliError(`cannot read ${cmd.archive}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, ExitCode.Usage);
+  }
+  const encrypted = isEncryptedArchive(bytes);
+  if (encrypted && cmd.unencrypted) throw new CliError(`${cmd.archive} is encrypted: restore it with --passphrase-env VAR, not --unencrypted`, ExitCode.Usage);
+  if (!encrypted && !cmd.unencrypted) {
+    throw new CliError(
+      `${cmd.archive} is not an encrypted GDS backup: a plain archive (gds backup --unencrypted) restores only with --unencrypted, instead of --passphrase-env; nothing was written`,
+      ExitCode.Usage,
+    );
   }
   const targetStat = statOrUndefined(target);
   if (targetStat && !targetStat.isDirectory()) throw new CliError(`${target} exists and is not a directory`, ExitCode.Usage);
@@ -35,7 +53,9 @@ export async function restoreCommand(cmd: RestoreCommand, now: () => Date = () =
 
   let backup: VerifiedBackup;
   try {
-    backup = verifyArchive(bytes);
+    // Decrypted and authenticated as a whole before anything is unpacked or written.
+    const plain = encrypted ? await decryptArchive(bytes, cmd.passphrase!) : bytes;
+    backup = await verifyArchive(plain);
   } catch (err) {
     if (err instanceof ArchiveError) throw new CliError(`refused ${cmd.archive}: ${err.message}; nothing was written`, ExitCode.Failure);
     throw err;
@@ -56,7 +76,8 @@ export async function restoreCommand(cmd: RestoreCommand, now: () => Date = () =
   }
 
   try {
-    makeDirs(target, 0o700);
+    makeDirs(target, RESTORED_DIR_MODE);
+    fs.chmodSync(target, RESTORED_DIR_MODE);
   } catch (err) {
     throw new CliError(`cannot create ${target}: ${errorMessage(err)}`, ExitCode.Usage);
   }
@@ -81,13 +102,17 @@ export async function restoreCommand(cmd: RestoreCommand, now: () => Date = () =
       files: backup.files.length,
       directories: backup.directories.length,
       dataBytes: backup.totalBytes,
+      encrypted,
+      ignored: backup.ignored,
       ...(movedAside ? { movedAside } : {}),
     });
   }
   return (
     `restored ${cmd.archive} into ${target}\n` +
     `  backup of: ${m.dataDir}, taken ${m.createdAt} by opcua-gds ${m.gdsVersion}${m.gdsVersion !== current ? ` (this is ${current})` : ""}\n` +
-    `  files:     ${backup.files.length} (${backup.totalBytes} bytes) in ${backup.directories.length} directories, every sha256 checked\n` +
+    `  files:     ${backup.files.length} (${backup.totalBytes} bytes) in ${backup.directories.length} directories, every sha256 checked${encrypted ? ", decrypted and authenticated" : ""}\n` +
+    `  modes:     folders 0700, files 0600\n` +
+    (backup.ignored.length > 0 ? `  ignored:   ${backup.ignored.join(", ")} (lock and temp files in the archive, not restored)\n` : "") +
     (movedAside ? `  the previous contents of ${target} were moved to ${movedAside}\n` : "") +
     `Start the server on it (gds start with GDS_DATA_DIR=${target}); it serves the CA, applications and users of the backup.\n`
   );

@@ -8,12 +8,19 @@ import { spkiOf } from "./public-key.js";
  * The private key of a StartNewKeyPairRequest, as FinishRequest hands it out (OPC 10000-12 §7.9.3):
  *
  * - "PEM": PKCS#8 ("BEGIN PRIVATE KEY"); with a password, encrypted PKCS#8 ("BEGIN ENCRYPTED
- *   PRIVATE KEY": PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC, as node:crypto/OpenSSL 3 write it).
- * - "PFX": PKCS#12 (DER) holding the key (pkcs8ShroudedKeyBag, same PBES2/AES-256-CBC), the
- *   certificate and the issuer chain (certBags), integrity by HMAC-SHA256 (the PKCS#12 KDF) —
- *   OpenSSL 3's own defaults, readable without `-legacy`, by .NET and by Windows 10+. The password
- *   is "" when none is given. Built here rather than with node-forge because forge handles only
- *   RSA keys and certificates, and the ECC certificate types need ECDSA keys in a PFX too.
+ *   PRIVATE KEY": PBES2 with PBKDF2-HMAC-SHA256, KEY_ITERATIONS iterations, AES-256-CBC).
+ * - "PFX": PKCS#12 (DER) holding the key (pkcs8ShroudedKeyBag, the same PBES2), the certificate
+ *   and the issuer chain (certBags), integrity by HMAC-SHA256 with a key from the PKCS#12 KDF
+ *   (SHA-256, MAC_ITERATIONS iterations). The password is "" when none is given.
+ *
+ * OpenSSL 3 and node:crypto write 2,048 PBKDF2 iterations, far too few for a key that may sit in a
+ * file: both iteration counts here are 100,000 (NIST SP 800-132's advice is "as large as
+ * feasible"; the cost is paid once per delivery and once per import on the device). The result
+ * stays readable by OpenSSL 3 without `-legacy`, node's createPrivateKey (PEM) and TLS contexts
+ * (PFX), .NET and Windows 10+. Built here rather than with node-forge because forge handles only
+ * RSA keys and certificates, and the ECC certificate types need ECDSA keys in a PFX too.
+ * Encoding is async: the key derivations run off the event loop (PBKDF2 in libuv's pool, the
+ * PKCS#12 KDF in slices that yield), so a delivery does not stall the server.
  */
 export type PrivateKeyFormatName = "PEM" | "PFX";
 
@@ -38,10 +45,12 @@ export function privateKeyFormatOf(format: string): PrivateKeyFormatName {
   throw new GdsError("BadInvalidArgument", `private key format ${JSON.stringify(format)} is not supported (PEM or PFX)`);
 }
 
-const PBE_CIPHER = "aes-256-cbc";
-const MAC_ITERATIONS = 2048;
+/** PBKDF2-HMAC-SHA256 iterations for an encrypted PKCS#8 key (PEM, and the PFX key bag). */
+export const KEY_ITERATIONS = 100_000;
+/** PKCS#12 KDF (SHA-256) iterations for the PFX's MAC key. */
+export const MAC_ITERATIONS = 100_000;
 
-export function encodePrivateKey(opts: EncodePrivateKeyOptions): Buffer {
+export async function encodePrivateKey(opts: EncodePrivateKeyOptions): Promise<Buffer> {
   const format = privateKeyFormatOf(opts.format);
   const key = crypto.createPrivateKey({ key: opts.pkcs8Der, format: "der", type: "pkcs8" });
   const cert = parseCertificate(opts.certificateDer);
@@ -49,11 +58,42 @@ export function encodePrivateKey(opts: EncodePrivateKeyOptions): Buffer {
     throw new Error("encodePrivateKey: the private key does not belong to the certificate");
   }
   const password = opts.password ?? "";
-  if (format === "PEM") {
-    const pem = password === "" ? key.export({ type: "pkcs8", format: "pem" }) : key.export({ type: "pkcs8", format: "pem", cipher: PBE_CIPHER, passphrase: password });
-    return Buffer.from(pem as string, "utf8");
+  const pkcs8 = key.export({ type: "pkcs8", format: "der" });
+  try {
+    if (format === "PEM") {
+      if (password === "") return Buffer.from(pemBlock(pkcs8, "PRIVATE KEY"), "utf8");
+      return Buffer.from(pemBlock(await encryptPkcs8(pkcs8, password), "ENCRYPTED PRIVATE KEY"), "utf8");
+    }
+    return await buildPfx(await encryptPkcs8(pkcs8, password), opts.certificateDer, opts.issuerChain, password);
+  } finally {
+    pkcs8.fill(0);
   }
-  return buildPfx(key, opts.certificateDer, opts.issuerChain, password);
+}
+
+function pemBlock(der: Buffer, label: string): string {
+  const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+}
+
+/**
+ * EncryptedPrivateKeyInfo (RFC 5208) with PBES2 (RFC 8018): PBKDF2-HMAC-SHA256 over the password's
+ * UTF-8 bytes, random 16-byte salt, KEY_ITERATIONS; AES-256-CBC with a random IV.
+ */
+export async function encryptPkcs8(pkcs8Der: Buffer, password: string): Promise<Buffer> {
+  const salt = crypto.randomBytes(16);
+  const iv = crypto.randomBytes(16);
+  const key = await new Promise<Buffer>((resolve, reject) =>
+    crypto.pbkdf2(Buffer.from(password, "utf8"), salt, KEY_ITERATIONS, 32, "sha256", (err, k) => (err ? reject(err) : resolve(k))),
+  );
+  try {
+    const cipher = crypto.createCipheriv("aes-256-cbc", key, iv);
+    const encrypted = Buffer.concat([cipher.update(pkcs8Der), cipher.final()]);
+    const kdf = derSequence(derOid(OID.pbkdf2), derSequence(derOctetString(salt), derSmallInteger(KEY_ITERATIONS), derSequence(derOid(OID.hmacWithSha256), DER_NULL)));
+    const scheme = derSequence(derOid(OID.aes256Cbc), derOctetString(iv));
+    return derSequence(derSequence(derOid(OID.pbes2), derSequence(kdf, scheme)), derOctetString(encrypted));
+  } finally {
+    key.fill(0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,6 +107,10 @@ const OID = {
   x509Certificate: "1.2.840.113549.1.9.22.1",
   localKeyId: "1.2.840.113549.1.9.21",
   sha256: "2.16.840.1.101.3.4.2.1",
+  pbes2: "1.2.840.113549.1.5.13",
+  pbkdf2: "1.2.840.113549.1.5.12",
+  hmacWithSha256: "1.2.840.113549.2.9",
+  aes256Cbc: "2.16.840.1.101.3.4.1.42",
 };
 
 function dataContentInfo(inner: Buffer): Buffer {
@@ -82,23 +126,44 @@ function certBag(der: Buffer, attrs?: Buffer): Buffer {
   return derSequence(derOid(OID.certBag), derExplicit(0, value), ...(attrs ? [attrs] : []));
 }
 
-function buildPfx(key: crypto.KeyObject, certDer: Buffer, chain: Buffer[], password: string): Buffer {
+async function buildPfx(encryptedKey: Buffer, certDer: Buffer, chain: Buffer[], password: string): Promise<Buffer> {
   const localKeyId = crypto.createHash("sha1").update(certDer).digest();
   const attrs = localKeyIdAttrs(localKeyId);
-  const encryptedKey = key.export({ type: "pkcs8", format: "der", cipher: PBE_CIPHER, passphrase: password });
   const keyBag = derSequence(derOid(OID.pkcs8ShroudedKeyBag), derExplicit(0, encryptedKey), attrs);
   const certBags = [certBag(certDer, attrs), ...chain.map((c) => certBag(c))];
   const authSafe = derSequence(dataContentInfo(derSequence(...certBags)), dataContentInfo(derSequence(keyBag)));
 
   const salt = crypto.randomBytes(16);
-  const macKey = pkcs12Kdf("sha256", password, salt, 3, MAC_ITERATIONS, 32);
+  const macKey = await pkcs12KdfAsync("sha256", password, salt, 3, MAC_ITERATIONS, 32);
   const mac = crypto.createHmac("sha256", macKey).update(authSafe).digest();
   const macData = derSequence(derSequence(derSequence(derOid(OID.sha256), DER_NULL), derOctetString(mac)), derOctetString(salt), derSmallInteger(MAC_ITERATIONS));
   return derSequence(derSmallInteger(3), dataContentInfo(authSafe), macData);
 }
 
+/** Hash iterations per slice of pkcs12KdfAsync before it yields to the event loop (a few ms). */
+const KDF_SLICE = 5_000;
+
 /** RFC 7292 Appendix B.2 key derivation (password as NUL-terminated BMPString). */
 export function pkcs12Kdf(hash: "sha256" | "sha1", password: string, salt: Buffer, id: number, iterations: number, length: number): Buffer {
+  const steps = pkcs12KdfSteps(hash, password, salt, id, iterations, length);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** pkcs12Kdf, yielding to the event loop every KDF_SLICE hash iterations. */
+export async function pkcs12KdfAsync(hash: "sha256" | "sha1", password: string, salt: Buffer, id: number, iterations: number, length: number): Promise<Buffer> {
+  const steps = pkcs12KdfSteps(hash, password, salt, id, iterations, length);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The KDF as a generator that pauses every KDF_SLICE iterations and returns the key. */
+function* pkcs12KdfSteps(hash: "sha256" | "sha1", password: string, salt: Buffer, id: number, iterations: number, length: number): Generator<void, Buffer, void> {
   const u = hash === "sha256" ? 32 : 20;
   const v = 64;
   const pwUtf16be = Buffer.from(password + "\0", "utf16le").swap16();
@@ -114,7 +179,10 @@ export function pkcs12Kdf(hash: "sha256" | "sha1", password: string, salt: Buffe
   let produced = 0;
   while (produced < length) {
     let A = crypto.createHash(hash).update(D).update(I).digest();
-    for (let r = 1; r < iterations; r++) A = crypto.createHash(hash).update(A).digest();
+    for (let r = 1; r < iterations; r++) {
+      A = crypto.createHash(hash).update(A).digest();
+      if (r % KDF_SLICE === 0) yield;
+    }
     out.push(A);
     produced += u;
     if (produced >= length) break;

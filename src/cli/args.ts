@@ -6,7 +6,7 @@ import type { RequestState } from "../requests/certificate-manager.types.js";
 import { findRole, ROLES } from "../users/roles.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
 import { parseDuration } from "../duration.js";
-import { BACKUP_USAGE, RESTORE_USAGE } from "./usage.js";
+import { BACKUP_USAGE, MIN_PASSPHRASE_LENGTH, RESTORE_USAGE } from "./usage.js";
 import { parseSince, SINCE_FORMS } from "../ops-cli/since.js";
 import { PUSH_USAGE } from "./usage.js";
 import { TRUSTLIST_USAGE } from "./usage.js";
@@ -110,6 +110,10 @@ export interface BackupCommand {
   dataDir: string;
   /** Absolute path of the archive to write. */
   out: string;
+  /** From the variable --passphrase-env names; undefined with --unencrypted. */
+  passphrase?: string;
+  /** --unencrypted: a plain tar.gz (for tests), with a warning on stderr. */
+  unencrypted: boolean;
   json: boolean;
 }
 
@@ -120,6 +124,10 @@ export interface RestoreCommand {
   dataDir: string;
   /** Absolute path of the archive to read. */
   archive: string;
+  /** From the variable --passphrase-env names; undefined with --unencrypted. */
+  passphrase?: string;
+  /** --unencrypted: the archive is a plain tar.gz (for tests), restored with a warning on stderr. */
+  unencrypted: boolean;
   force: boolean;
   json: boolean;
 }
@@ -576,7 +584,10 @@ export function parseCli(argv: readonly string[], env: Env): CliCommand {
   return parseLeaf(command, sub, spec, args, env);
 }
 
-/** `gds backup --out FILE [--data-dir DIR] [--json]`, `gds restore FILE [--data-dir DIR] [--force] [--json]`. */
+/**
+ * `gds backup --out FILE (--passphrase-env VAR | --unencrypted) [--data-dir DIR] [--json]`,
+ * `gds restore FILE (--passphrase-env VAR | --unencrypted) [--data-dir DIR] [--force] [--json]`.
+ */
 function parseBackupOrRestore(command: "backup" | "restore", args: string[], env: Env): BackupCommand | RestoreCommand | { kind: "help"; text: string } {
   const usage = command === "backup" ? BACKUP_USAGE : RESTORE_USAGE;
   if (asksForHelp(args)) return { kind: "help", text: usage };
@@ -584,21 +595,50 @@ function parseBackupOrRestore(command: "backup" | "restore", args: string[], env
   try {
     parsed = parseArgs({
       args,
-      options: { ...OFFLINE_FLAGS, "data-dir": { type: "string" }, ...(command === "backup" ? { out: { type: "string" } } : { force: { type: "boolean" } }) },
+      options: {
+        ...OFFLINE_FLAGS,
+        "data-dir": { type: "string" },
+        "passphrase-env": { type: "string" },
+        unencrypted: { type: "boolean" },
+        ...(command === "backup" ? { out: { type: "string" } } : { force: { type: "boolean" } }),
+      },
       allowPositionals: true,
       strict: true,
     });
   } catch (err) {
     throw usageError(errorMessage(err).split(/\. (?=To specify)/)[0], usage);
   }
-  const values = parsed.values as { json?: boolean; "data-dir"?: string; out?: string; force?: boolean };
+  const values = parsed.values as { json?: boolean; "data-dir"?: string; out?: string; force?: boolean; "passphrase-env"?: string; unencrypted?: boolean };
   const dataDir = resolveDataDir(values["data-dir"], env);
   if (command === "backup") {
     if (parsed.positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`, usage);
-    if (!values.out?.trim()) throw usageError("missing --out FILE (the archive to write, e.g. gds-backup.tar.gz)", usage);
-    return { kind: "backup", dataDir, out: path.resolve(values.out), json: values.json ?? false };
+    if (!values.out?.trim()) throw usageError("missing --out FILE (the archive to write, e.g. gds-backup.gdsbak)", usage);
+  } else {
+    if (parsed.positionals.length === 0 || parsed.positionals[0].trim() === "") throw usageError("missing FILE (the archive made by gds backup)", usage);
+    if (parsed.positionals.length > 1) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[1])}`, usage);
   }
-  if (parsed.positionals.length === 0 || parsed.positionals[0].trim() === "") throw usageError("missing FILE (the archive made by gds backup)", usage);
-  if (parsed.positionals.length > 1) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[1])}`, usage);
-  return { kind: "restore", dataDir, archive: path.resolve(parsed.positionals[0]), force: values.force ?? false, json: values.json ?? false };
+  const secret = passphraseOption(command, values["passphrase-env"], values.unencrypted ?? false, env, usage);
+  if (command === "backup") return { kind: "backup", dataDir, out: path.resolve(values.out!), ...secret, json: values.json ?? false };
+  return { kind: "restore", dataDir, archive: path.resolve(parsed.positionals[0]), ...secret, force: values.force ?? false, json: values.json ?? false };
+}
+
+/** Exactly one of --passphrase-env VAR (VAR set, long enough for a backup) and --unencrypted. */
+function passphraseOption(command: "backup" | "restore", variable: string | undefined, unencrypted: boolean, env: Env, usage: string): { passphrase?: string; unencrypted: boolean } {
+  if (variable !== undefined && unencrypted) throw usageError("--passphrase-env and --unencrypted exclude each other: give one", usage);
+  if (unencrypted) return { unencrypted: true };
+  if (variable === undefined) {
+    throw usageError(
+      command === "backup"
+        ? "missing --passphrase-env VAR: the archive holds the CA private keys and is encrypted with the passphrase in $VAR (--unencrypted writes a plain archive, for tests only)"
+        : "missing --passphrase-env VAR (the variable holding the passphrase the backup was written with), or --unencrypted for a plain archive",
+      usage,
+    );
+  }
+  if (variable.trim() === "") throw usageError("--passphrase-env: give the name of an environment variable", usage);
+  const passphrase = env[variable];
+  if (passphrase === undefined || passphrase === "") throw new CliError(`environment variable ${variable} (--passphrase-env) is not set`, ExitCode.Usage);
+  if (command === "backup" && [...passphrase].length < MIN_PASSPHRASE_LENGTH) {
+    throw new CliError(`the passphrase in ${variable} is too short: at least ${MIN_PASSPHRASE_LENGTH} characters (the archive can be attacked offline)`, ExitCode.Usage);
+  }
+  return { passphrase, unencrypted: false };
 }

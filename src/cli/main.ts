@@ -3,6 +3,7 @@ import { runAdminCommand } from "./admin-commands.js";
 import { parseCli, type CaImportCommand, type Env } from "./args.js";
 import type { BackupCommand, RestoreCommand } from "./args.js";
 import { CliError, errorMessage, ExitCode } from "./cli-error.js";
+import { UNENCRYPTED_WARNING } from "./usage.js";
 
 export interface CliIo {
   stdout(text: string): void;
@@ -48,9 +49,11 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDeps =
         io.stdout(await deps.caImport(cmd));
         return ExitCode.Ok;
       case "backup":
+        if (cmd.unencrypted) io.stderr(UNENCRYPTED_WARNING);
         io.stdout(await (deps.backup ?? defaultBackupDeps.backup)(cmd));
         return ExitCode.Ok;
       case "restore":
+        if (cmd.unencrypted) io.stderr(UNENCRYPTED_WARNING);
         io.stdout(await (deps.restore ?? defaultBackupDeps.restore)(cmd));
         return ExitCode.Ok;
       default: {

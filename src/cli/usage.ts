@@ -66,10 +66,12 @@ Commands:
   push remove ID              end push management of an application
   ca import --cert FILE --key FILE [--group GROUP] [--data-dir DIR] [--force]
                               import an existing CA into the data dir (offline: stop the server first)
-  backup --out FILE [--data-dir DIR] [--json]
-                              write the whole data dir (CA keys included) to one archive (offline)
-  restore FILE [--data-dir DIR] [--force] [--json]
-                              verify an archive and restore it into an empty data dir (offline)
+  backup --out FILE --passphrase-env VAR [--data-dir DIR] [--json]
+                              write the whole data dir (CA keys included) to one encrypted
+                              archive (offline)
+  restore FILE --passphrase-env VAR [--data-dir DIR] [--force] [--json]
+                              decrypt and verify an archive, restore it into an empty data dir
+                              (offline)
   certs list [--app ID] [--expiring-within DUR] [--revoked] [--json]
                               list issued certificates with their state, soonest expiry first
   certs revoke --app ID | --serial HEX [--reason R]
@@ -131,50 +133,74 @@ Commands:
 ${ADMIN_OPTIONS}
 `;
 
-const OFFLINE_DATA_DIR_OPTION = `  --data-dir DIR   the server's data dir (default $GDS_DATA_DIR, else ./pki, as for gds start;
-                   refused when it names another dir than $GDS_DATA_DIR)`;
+const BACKUP_DATA_DIR_OPTION = `  --data-dir DIR        the server's data dir (default $GDS_DATA_DIR, else ./pki, as for gds
+                        start; refused when it names another dir than $GDS_DATA_DIR)`;
 
-export const BACKUP_USAGE = `Usage: gds backup --out FILE [--data-dir DIR] [--json]
+/** `gds backup` refuses shorter passphrases: the archive can be attacked offline. */
+export const MIN_PASSPHRASE_LENGTH = 12;
+
+/** Printed on stderr by `gds backup --unencrypted` and `gds restore --unencrypted`. */
+export const UNENCRYPTED_WARNING = `gds: WARNING: --unencrypted: the archive is NOT encrypted and NOT authenticated. It holds the CA
+gds: WARNING: private keys and secrets.key in the clear, and anyone who can write it can change it.
+gds: WARNING: Use it for tests only; encrypt real backups with --passphrase-env VAR.
+`;
+
+export const BACKUP_USAGE = `Usage: gds backup --out FILE --passphrase-env VAR [--data-dir DIR] [--json]
+       gds backup --out FILE --unencrypted [--data-dir DIR] [--json]     (tests only)
 
 Writes everything in the data dir that makes this GDS (database and journal, users, CA keys and
 certificates, CRLs, issued certificates, push credentials and secrets.key, the server's own
-certificate and key, audit.log, gds.config.json) to FILE: a gzip'd tar with manifest.json first
-(every file's size, mode and sha256). Left out: the lock file gds.lock and temp files of
-interrupted writes. FILE is written atomically with mode 0600: it holds the CA private keys, keep
-it as secret as the data dir.
+certificate and key, audit.log, gds.config.json) to FILE, encrypted and authenticated with the
+passphrase in $VAR: AES-256-GCM under a key derived with scrypt (N=2^17, r=8, p=1, random salt).
+Inside is a gzip'd tar with manifest.json first (every file's size, mode and sha256). Left out:
+the lock file gds.lock and temp files of interrupted writes. FILE is written atomically with mode
+0600. Keep the passphrase apart from the archive: whoever has both has the CA.
 
 Works offline: refuses while a server holds the data dir (stop the server first), and holds the
 data dir's lock while it reads, so a server cannot start meanwhile.
 
 Options:
-  --out FILE       the archive to write (e.g. gds-backup-2026-11-25.tar.gz; replaced if it exists)
-${OFFLINE_DATA_DIR_OPTION}
-  --json           machine-readable JSON output
-  -h, --help       show this help
+  --out FILE            the archive to write (e.g. gds-backup-2026-11-25.gdsbak; replaced if it
+                        exists)
+  --passphrase-env VAR  the environment variable holding the passphrase (at least
+                        ${MIN_PASSPHRASE_LENGTH} characters; a credential file: VAR="$(cat FILE)")
+  --unencrypted         write a plain tar.gz instead (tests only; warns on stderr)
+${BACKUP_DATA_DIR_OPTION}
+  --json                machine-readable JSON output
+  -h, --help            show this help
 
 Exit codes: 0 written, 1 failure (e.g. a symlink in the data dir, cannot write FILE), 2 usage error
-or a server holds the data dir
+(neither --passphrase-env nor --unencrypted, VAR not set, passphrase too short) or a server holds
+the data dir
 `;
 
-export const RESTORE_USAGE = `Usage: gds restore FILE [--data-dir DIR] [--force] [--json]
+export const RESTORE_USAGE = `Usage: gds restore FILE --passphrase-env VAR [--data-dir DIR] [--force] [--json]
+       gds restore FILE --unencrypted [--data-dir DIR] [--force] [--json]     (tests only)
 
-Restores an archive made by gds backup into the data dir. The whole archive is checked first
-(manifest, every file's size and sha256, no absolute paths, no "..", no links, nothing the
-manifest does not list); a damaged archive is refused before anything is written.
+Restores an archive made by gds backup into the data dir. The archive is decrypted and its
+authentication tag checked first (a wrong passphrase or any changed byte is refused), then the
+whole content is checked (manifest, every file's size and sha256, no absolute paths, no "..", no
+links, nothing the manifest does not list, size bounds: a zip bomb is refused while it is being
+decompressed); a refused archive leaves the data dir as it was: nothing is written.
 
 The data dir must be empty or missing. With --force a non-empty one is moved aside, as a whole,
-to DIR.before-restore-<time> (nothing is deleted). Files get back their modes (keys 0600).
+to DIR.before-restore-<time> (nothing is deleted). Restore sets the modes itself, never from the
+archive: folders 0700, files 0600. A gds.lock (or any lock or temp file) in the archive is ignored.
 
 Works offline: refuses while a server holds the data dir, and holds its lock while it writes.
 
 Options:
-${OFFLINE_DATA_DIR_OPTION}
-  --force          move a non-empty data dir aside instead of refusing
-  --json           machine-readable JSON output
-  -h, --help       show this help
+  --passphrase-env VAR  the environment variable holding the backup's passphrase
+  --unencrypted         the archive is a plain tar.gz from gds backup --unencrypted (tests only)
+${BACKUP_DATA_DIR_OPTION}
+  --force               move a non-empty data dir aside instead of refusing
+  --json                machine-readable JSON output
+  -h, --help            show this help
 
-Exit codes: 0 restored, 1 the archive is damaged or not a GDS backup (nothing written), or a write
-failed, 2 usage error or a server holds the data dir, 6 the data dir is not empty (use --force)
+Exit codes: 0 restored, 1 the archive cannot be decrypted (wrong passphrase, changed or damaged),
+is damaged or not a GDS backup (nothing written), or a write failed, 2 usage error (also: an
+encrypted archive without --passphrase-env, a plain one without --unencrypted) or a server holds
+the data dir, 6 the data dir is not empty (use --force)
 `;
 
 const TRUSTLIST_EXPORT_DETAILS = `Writes what a push-managed device needs to trust this GDS into DIR (created when missing), as

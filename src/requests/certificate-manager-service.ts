@@ -569,6 +569,7 @@ export class CertificateManagerService {
       const ticket = this.keyQueue.tryReserve();
       if (ticket) this.pregenerate(publicRequest(next), ticket);
     }
+    if (request.sealedPassword && !next.sealedPassword) await this.purgeDeletedSecrets(request.requestId);
     await this.opts.audit.record({
       event: state === "approved" ? "RequestApproved" : "RequestRejected",
       actor,
@@ -582,6 +583,21 @@ export class CertificateManagerService {
     this.opts.log.info({ requestId: request.requestId, applicationId: request.applicationId, user: actor }, `certificate request ${state}`);
     this.emitDecided(publicRequest(next));
     return publicRequest(next);
+  }
+
+  /**
+   * After a commit that deleted a sealed password: compacts the store, so that the password is in
+   * neither the snapshot nor the journal (which keeps the commit that sealed it until compaction).
+   * A failure is logged, not thrown: the request's new state is already durable, and failing a
+   * FinishRequest now would lose a key pair the GDS will not make again.
+   */
+  private async purgeDeletedSecrets(requestId: string): Promise<void> {
+    if (!this.opts.store.compact) return;
+    try {
+      await this.opts.store.compact();
+    } catch (err) {
+      this.opts.log.error({ err, requestId }, "could not compact the store after deleting a sealed key password: it stays in the journal until the next compaction");
+    }
   }
 
   /** Signs (and for a key pair, generates) outside the mutex; records under it. */
@@ -623,7 +639,7 @@ export class CertificateManagerService {
       });
       if (keyPair) {
         const password = request.sealedPassword ? this.opts.secrets.open(request.sealedPassword, `request:${request.requestId}`) : undefined;
-        privateKey = encodePrivateKey({
+        privateKey = await encodePrivateKey({
           pkcs8Der: keyPair.privateKeyPkcs8,
           format: request.privateKeyFormat ?? "PEM",
           password,
@@ -646,6 +662,7 @@ export class CertificateManagerService {
         await this.opts.store.commit([{ collection: REQUESTS_COLLECTION, key: request.requestId, value: failed }]);
         this.putRequest(failed);
       });
+      if (request.sealedPassword) await this.purgeDeletedSecrets(request.requestId);
       if (err instanceof GdsError) throw err;
       throw new GdsError("BadConfigurationError", `the CA could not issue the certificate for request ${request.requestId}; see the server log`);
     } finally {
@@ -682,6 +699,8 @@ export class CertificateManagerService {
       this.reservedSerials.delete(serialHex);
       this.putRequest(delivered);
     });
+    // Before FinishRequest answers: once the key is out, its password is in no file of the data dir.
+    if (request.sealedPassword) await this.purgeDeletedSecrets(request.requestId);
     await this.opts.audit.record({
       event: "CertificateDelivered",
       actor,
@@ -718,8 +737,13 @@ export class CertificateManagerService {
         for (const m of mutations) this.putRequest(m.value as StoredRequest);
       }
       const live = this.certificatesOfApp(app.applicationId).filter((c) => !c.revokedAt);
-      return { records: live.length ? await this.revokeLocked(live, "cessationOfOperation") : [], rejected: mutations.map((m) => publicRequest(m.value as StoredRequest)) };
+      return {
+        records: live.length ? await this.revokeLocked(live, "cessationOfOperation") : [],
+        rejected: mutations.map((m) => publicRequest(m.value as StoredRequest)),
+        hadSecrets: open.some((r) => r.sealedPassword),
+      };
     });
+    if (revoked.hadSecrets) await this.purgeDeletedSecrets(`of application ${app.applicationId}`);
     await this.auditRevoked(revoked.records, actor, "cessationOfOperation");
     for (const r of revoked.rejected) this.dropPregenerated(r.requestId);
     for (const r of revoked.rejected) this.emitDecided(r);

@@ -61,6 +61,8 @@ export class LowdbStore implements Store {
   /** After a failed compaction, do not retry before this seq so commits do not each pay for it. */
   private compactNotBefore = 0;
   private queue: PendingCommit[] = [];
+  /** Callers of compact() waiting for the flush loop to run it. */
+  private compactWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private flushing: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
@@ -149,6 +151,23 @@ export class LowdbStore implements Store {
     });
   }
 
+  /**
+   * Writes a snapshot of everything committed so far and empties the journal, now rather than at
+   * the next periodic compaction: afterwards no file holds a value that was overwritten or deleted
+   * before the call (the journal would keep such a commit until then). Used when a secret is
+   * deleted. Runs in the flush loop between journal appends, as the periodic compaction does.
+   */
+  compact(): Promise<void> {
+    if (this.state !== "open") {
+      return Promise.reject(new Error(this.state === "new" || this.state === "opening" ? "store is not open" : "store is closed"));
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      this.compactWaiters.push({ resolve, reject });
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
   async isWritable(): Promise<boolean> {
     if (this.failure || this.state === "closed") return false;
     const probe = path.join(this.dir, `.write-probe-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -182,7 +201,7 @@ export class LowdbStore implements Store {
     this.state = "closing";
     try {
       while (this.flushing) await this.flushing;
-      if (!this.failure) await this.compact();
+      if (!this.failure) await this.snapshotAndTruncate();
     } finally {
       await this.journal?.close().catch(() => undefined);
       this.journal = undefined;
@@ -199,20 +218,32 @@ export class LowdbStore implements Store {
     // One microtask of delay lets commits issued in the same tick share the first fsync.
     await Promise.resolve();
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 || this.compactWaiters.length > 0) {
         const batch = this.queue.splice(0);
-        if (this.failure) {
-          for (const p of batch) p.reject(this.failure);
-          continue;
+        if (batch.length > 0) {
+          if (this.failure) {
+            for (const p of batch) p.reject(this.failure);
+            continue;
+          }
+          await this.writeBatch(batch);
+          const seq = this.db.data.seq;
+          if (seq - this.snapshotSeq >= this.compactEvery && seq >= this.compactNotBefore) {
+            try {
+              await this.snapshotAndTruncate();
+            } catch {
+              // The journal still holds everything; retry after another round of entries.
+              this.compactNotBefore = seq + this.compactEvery;
+            }
+          }
         }
-        await this.writeBatch(batch);
-        const seq = this.db.data.seq;
-        if (seq - this.snapshotSeq >= this.compactEvery && seq >= this.compactNotBefore) {
+        const waiters = this.compactWaiters.splice(0);
+        if (waiters.length > 0) {
           try {
-            await this.compact();
-          } catch {
-            // The journal still holds everything; retry after another round of entries.
-            this.compactNotBefore = seq + this.compactEvery;
+            if (this.failure) throw this.failure;
+            await this.snapshotAndTruncate();
+            for (const w of waiters) w.resolve();
+          } catch (err) {
+            for (const w of waiters) w.reject(err as Error);
           }
         }
       }
@@ -254,7 +285,7 @@ export class LowdbStore implements Store {
   }
 
   /** Snapshot everything, then empty the journal. Only called while no journal append is in flight. */
-  private async compact(): Promise<void> {
+  private async snapshotAndTruncate(): Promise<void> {
     const seq = this.db.data.seq;
     if (seq === this.snapshotSeq && this.journalSize === 0) return;
     if (seq !== this.snapshotSeq) {

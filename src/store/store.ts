@@ -31,6 +31,12 @@ export interface Store {
    * order; once `commit` resolves, `get`/`values` see the batch.
    */
   commit(mutations: StoreMutation[]): Promise<void>;
+  /**
+   * Rewrites the store's files so that no value overwritten or deleted before the call remains in
+   * any of them (a journal or log keeps old commits until it is compacted). Called after a secret
+   * is deleted. Optional: a store that never keeps old values on disk need not have it.
+   */
+  compact?(): Promise<void>;
   /** Tests whether the store can still write (used by health checks). */
   isWritable(): Promise<boolean>;
   /** Flushes and releases files. Further commits are refused. */

@@ -5,6 +5,7 @@ import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { ExtensionObject, NodeId } from "node-opcua";
 import { readTar, writeTar, type TarEntry } from "../../src/backup/tar.js";
+import { decryptArchive, encryptArchive, MIN_SCRYPT } from "../../src/backup/encryption.js";
 import { connect, tempDir, type TestSession } from "./helpers/gds-harness.js";
 import { startGdsProcess, type GdsProcess } from "./helpers/gds-process.js";
 import { getCertificates, issueNewKeyPair, statusName } from "./helpers/certificate-client.js";
@@ -14,6 +15,10 @@ import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
 const USER = "backup-op";
 const USER_PW = "backup-op-password-1";
 const CA_CERT = "ca/DefaultApplicationGroup/ca.cert.der";
+/** The backup passphrase, passed as an operator would: in an environment variable. */
+const PASSPHRASE = "integration backup passphrase 1";
+const PASS = ["--passphrase-env", "BK_PASS"];
+const PASS_ENV = { BK_PASS: PASSPHRASE };
 /** 2048-bit CAs: a 3072-bit key takes seconds to make. */
 const SERVER_ENV = { GDS_CA_KEY_SIZE: "2048", GDS_LOG_LEVEL: "info" };
 
@@ -68,7 +73,7 @@ describe("gds backup and restore with a real server", () => {
     assertCliBuilt();
     cliPki = dir("gds-bk-cli-pki-");
     dataDir = dir("gds-bk-data-");
-    archive = path.join(dir("gds-bk-out-"), "gds-backup.tar.gz");
+    archive = path.join(dir("gds-bk-out-"), "gds-backup.gdsbak");
 
     const server = await startGdsProcess({ dataDir, env: SERVER_ENV });
     servers.push(server);
@@ -85,7 +90,7 @@ describe("gds backup and restore with a real server", () => {
       expect(add).toMatchObject({ code: 0 });
 
       // While the server runs, backup is refused and writes nothing.
-      const refused = await gds(["backup", "--out", archive, "--data-dir", dataDir]);
+      const refused = await gds(["backup", "--out", archive, "--data-dir", dataDir, ...PASS], PASS_ENV);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toBe(`gds: the server (pid ${server.child.pid}) holds ${dataDir}; stop it first\n`);
       expect(fs.existsSync(archive)).toBe(false);
@@ -100,16 +105,17 @@ describe("gds backup and restore with a real server", () => {
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  it("backs up the stopped server's data dir: one 0600 archive with every file listed in its manifest", async () => {
+  it("backs up the stopped server's data dir: one encrypted 0600 archive with every file listed in its manifest", async () => {
     const before = snapshot(dataDir);
-    const r = await gds(["backup", "--out", archive, "--data-dir", dataDir, "--json"]);
+    const r = await gds(["backup", "--out", archive, "--data-dir", dataDir, "--json", ...PASS], PASS_ENV);
     expect(r).toMatchObject({ code: 0, stderr: "" });
     const out = JSON.parse(r.stdout) as { files: number; archive: string; containsSecrets: boolean };
-    expect(out).toMatchObject({ archive, containsSecrets: true });
+    expect(out).toMatchObject({ archive, containsSecrets: true, encrypted: true });
     expect(fs.statSync(archive).mode & 0o777).toBe(0o600);
     expect(snapshot(dataDir)).toEqual(before); // backup reads only (and its lock is gone)
+    expect(fs.readFileSync(archive).includes("PRIVATE KEY")).toBe(false);
 
-    const entries = readTar(zlib.gunzipSync(fs.readFileSync(archive)));
+    const entries = readTar(zlib.gunzipSync(await decryptArchive(fs.readFileSync(archive), PASSPHRASE)));
     const manifest = JSON.parse((entries[0] as Extract<TarEntry, { type: "file" }>).data.toString("utf8")) as { files: { path: string; mode: string }[] };
     const listed = manifest.files.map((f) => f.path);
     // Every file of the data dir is in the backup: the store, the secrets, the CA, both PKIs, the audit log.
@@ -123,14 +129,27 @@ describe("gds backup and restore with a real server", () => {
   });
 
   describe("a damaged archive is refused before anything is written", () => {
-    const damaged = (name: string, edit: (bytes: Buffer) => Buffer): string => {
+    /** Decrypts the real backup, edits the gzip'd tar, encrypts it again with the same passphrase. */
+    const damaged = async (name: string, edit: (bytes: Buffer) => Buffer): Promise<string> => {
       const file = path.join(path.dirname(archive), name);
-      fs.writeFileSync(file, edit(fs.readFileSync(archive)), { mode: 0o600 });
+      const plain = await decryptArchive(fs.readFileSync(archive), PASSPHRASE);
+      fs.writeFileSync(file, await encryptArchive(edit(plain), PASSPHRASE, MIN_SCRYPT), { mode: 0o600 });
       return file;
     };
     const retar = (bytes: Buffer, edit: (entries: TarEntry[]) => TarEntry[]) => zlib.gzipSync(writeTar(edit(readTar(zlib.gunzipSync(bytes)))));
 
-    const cases: [string, () => string, RegExp][] = [
+    const cases: [string, () => Promise<string>, RegExp][] = [
+      [
+        "a flipped byte in the encrypted file",
+        async () => {
+          const file = path.join(path.dirname(archive), "flipped-ciphertext.gdsbak");
+          const bytes = fs.readFileSync(archive);
+          bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+          fs.writeFileSync(file, bytes, { mode: 0o600 });
+          return file;
+        },
+        /cannot decrypt: wrong passphrase, or the archive was changed or damaged \(authentication failed\)/,
+      ],
       [
         "a flipped byte inside the CA key's data",
         () =>
@@ -159,14 +178,14 @@ describe("gds backup and restore with a real server", () => {
     ];
 
     it.each(cases)("%s: exit 1, one line, the target dir unchanged (missing, empty, or non-empty with --force)", async (_name, make, message) => {
-      const file = make();
+      const file = await make();
       const missing = path.join(dir("gds-bk-t-"), "missing");
       const empty = dir("gds-bk-empty-");
       const full = dir("gds-bk-full-");
       fs.writeFileSync(path.join(full, "gds.db.json"), "{}", { mode: 0o600 });
       for (const [target, extra] of [[missing, []], [empty, []], [full, ["--force"]]] as const) {
         const before = snapshot(target);
-        const r = await gds(["restore", file, "--data-dir", target, ...extra]);
+        const r = await gds(["restore", file, "--data-dir", target, ...extra, ...PASS], PASS_ENV);
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(message);
         expect(r.stderr).toMatch(/nothing was written\n$/);
@@ -180,14 +199,17 @@ describe("gds backup and restore with a real server", () => {
 
   it("restores into an empty data dir; a server on it serves the same CA, applications, certificates and users; restore refused while it runs", async () => {
     const target = dir("gds-bk-restored-");
-    const r = await gds(["restore", archive, "--data-dir", target]);
+    const r = await gds(["restore", archive, "--data-dir", target, ...PASS], PASS_ENV);
     expect(r).toMatchObject({ code: 0, stderr: "" });
-    expect(r.stdout).toMatch(/every sha256 checked/);
+    expect(r.stdout).toMatch(/every sha256 checked, decrypted and authenticated/);
     const original = snapshot(dataDir);
     const restored = snapshot(target);
-    expect(restored).toEqual(original); // same files, same content, same modes (keys 0600, dirs 0700)
+    // Same files, same content; modes are restore's own: every folder 0700, every file 0600.
+    const expected = Object.fromEntries(Object.entries(original).map(([k, v]) => [k, v.endsWith(" dir") ? "700 dir" : v.replace(/^\d+ /, "600 ")]));
+    expect(restored).toEqual(expected);
     expect(restored["ca/DefaultApplicationGroup/ca.key.pem"]).toMatch(/^600 /);
     expect(restored["ca"]).toBe("700 dir");
+    expect(fs.statSync(target).mode & 0o777).toBe(0o700);
 
     const server = await startGdsProcess({ dataDir: target, env: SERVER_ENV });
     servers.push(server);
@@ -223,7 +245,7 @@ describe("gds backup and restore with a real server", () => {
 
       // Restore onto the data dir of the running server: refused (exit 2), nothing changed.
       const before = snapshot(target);
-      const refused = await gds(["restore", archive, "--data-dir", target, "--force"]);
+      const refused = await gds(["restore", archive, "--data-dir", target, "--force", ...PASS], PASS_ENV);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toBe(`gds: the server (pid ${server.child.pid}) holds ${target}; stop it first\n`);
       expect(snapshot(target)).toEqual(before);
@@ -250,11 +272,11 @@ describe("gds backup and restore with a real server", () => {
     expect(fs.readFileSync(path.join(crashedDir, "gds.lock"), "utf8").trim()).toBe(String(server.child.pid));
     expect(fs.statSync(path.join(crashedDir, "gds.db.json.journal")).size).toBeGreaterThan(0); // not compacted
 
-    const file = path.join(path.dirname(archive), "crashed.tar.gz");
-    const b = await gds(["backup", "--out", file, "--data-dir", crashedDir]);
+    const file = path.join(path.dirname(archive), "crashed.gdsbak");
+    const b = await gds(["backup", "--out", file, "--data-dir", crashedDir, ...PASS], PASS_ENV);
     expect(b).toMatchObject({ code: 0, stderr: "" });
     const target = path.join(dir("gds-bk-crashed-restore-"), "data");
-    expect((await gds(["restore", file, "--data-dir", target])).code).toBe(0);
+    expect((await gds(["restore", file, "--data-dir", target, ...PASS], PASS_ENV)).code).toBe(0);
     expect(fs.existsSync(path.join(target, "gds.lock"))).toBe(false);
 
     const restored = await startGdsProcess({ dataDir: target, env: SERVER_ENV });

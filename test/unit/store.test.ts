@@ -249,6 +249,40 @@ describe("LowdbStore compaction", () => {
   });
 });
 
+describe("LowdbStore compact() on demand", () => {
+  it("after compact() no file holds a value overwritten or deleted before the call; commits racing it are kept", async () => {
+    const s = await openStore();
+    await s.commit([put("r1", { secret: "SEALED-ONE" }), put("r2", { secret: "SEALED-TWO" })]);
+    await s.commit([put("r1", { secret: null, state: "delivered" })]);
+    await s.commit([put("r2", null)]);
+    expect(fs.readFileSync(journalPath(), "utf8")).toContain("SEALED-ONE");
+    const racing = s.commit([put("r3", { n: 3 })]);
+    await s.compact();
+    await racing;
+    for (const f of [snapshotPath(), journalPath()]) {
+      const bytes = fs.readFileSync(f, "utf8");
+      expect(bytes).not.toContain("SEALED-ONE");
+      expect(bytes).not.toContain("SEALED-TWO");
+    }
+    expect(await s.get("apps", "r1")).toEqual({ secret: null, state: "delivered" });
+    await s.commit([put("r4", { n: 4 })]);
+    await s.close();
+    const reopened = await openStore();
+    expect(await reopened.get("apps", "r3")).toEqual({ n: 3 });
+    expect(await reopened.get("apps", "r4")).toEqual({ n: 4 });
+    expect(await reopened.get("apps", "r2")).toBeUndefined();
+  });
+
+  it("is refused before open and after close", async () => {
+    const s = new LowdbStore({ dir: dataDir() });
+    await expect(s.compact()).rejects.toThrow("store is not open");
+    stores.push(s);
+    await s.open();
+    await s.close();
+    await expect(s.compact()).rejects.toThrow("store is closed");
+  });
+});
+
 describe("LowdbStore crash recovery", () => {
   async function seed(): Promise<void> {
     const s = await openStore();
@@ -264,8 +298,8 @@ describe("LowdbStore crash recovery", () => {
 
   /** Removes a "crashed" instance from the in-process open registry without compacting. */
   async function forgetOpen(s: LowdbStore): Promise<void> {
-    const anyS = s as unknown as { doClose(): Promise<void>; compact(): Promise<void> };
-    anyS.compact = async () => undefined;
+    const anyS = s as unknown as { doClose(): Promise<void>; snapshotAndTruncate(): Promise<void> };
+    anyS.snapshotAndTruncate = async () => undefined;
     await anyS.doClose();
   }
 
@@ -455,7 +489,7 @@ await Promise.all([0, 1, 2, 3].map(writer));
       const byUri = await s.values<string>("byUri");
       expect(byUri.sort()).toEqual(apps.map((a) => a.key).sort());
       // No compaction on this close: the next child must recover from the raw crash state.
-      (s as unknown as { compact(): Promise<void> }).compact = async () => undefined;
+      (s as unknown as { snapshotAndTruncate(): Promise<void> }).snapshotAndTruncate = async () => undefined;
       await s.close();
     }
   });
