@@ -1,4 +1,4 @@
-import type { Socket } from "node:net";
+import type { Server, Socket } from "node:net";
 import {
   ActivateSessionRequest,
   ActivateSessionResponse,
@@ -114,7 +114,8 @@ type Channel = Parameters<OnRequest>[1];
 type Message = Parameters<OnRequest>[0];
 
 interface EndpointInternals {
-  _on_client_connection?: (socket: Socket) => void;
+  /** The endpoint's TCP listener; its first "connection" listener is node-opcua's accept handler. */
+  _server?: Server;
 }
 
 /**
@@ -138,10 +139,11 @@ export function installConnectionLimits(server: OPCUAServer, settings: Connectio
   // Channels: count open sockets per address where node-opcua accepts them.
   const socketsByAddress = new Map<string, number>();
   for (const endpoint of server.endpoints) {
-    const internals = endpoint as unknown as EndpointInternals;
-    const accept = internals._on_client_connection;
-    if (typeof accept !== "function") throw new Error("node-opcua endpoint has no _on_client_connection: connection limits cannot be installed");
-    internals._on_client_connection = function (this: unknown, socket: Socket) {
+    const listener = (endpoint as unknown as EndpointInternals)._server;
+    const accept = listener?.listeners("connection")[0] as ((socket: Socket) => void) | undefined;
+    if (!listener || typeof accept !== "function") throw new Error("node-opcua endpoint has no TCP listener: connection limits cannot be installed");
+    listener.removeListener("connection", accept);
+    listener.prependListener("connection", (socket: Socket) => {
       const address = normaliseAddress(socket.remoteAddress);
       const open = socketsByAddress.get(address) ?? 0;
       if (!rules.acceptChannel(open)) {
@@ -155,8 +157,8 @@ export function installConnectionLimits(server: OPCUAServer, settings: Connectio
         if (n <= 0) socketsByAddress.delete(address);
         else socketsByAddress.set(address, n);
       });
-      accept.call(this, socket);
-    };
+      accept(socket);
+    });
   }
 
   const facts = (except?: ServerSession): SessionFacts[] => {
