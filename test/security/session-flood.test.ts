@@ -186,3 +186,33 @@ describe("session flood from one address", () => {
     }
   }, 120_000);
 });
+
+describe("sessions never activated", () => {
+  let t: TestGds;
+
+  beforeAll(async () => {
+    t = await startTestGds({ maxPendingSessionsPerAddress: 3, sessionActivationTimeoutMs: 1_000 } as never);
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it("are capped per address and closed after the activation timeout", async () => {
+    const client = attackerClient();
+    await client.connect(t.endpointUrl);
+    // CreateSession without ActivateSession (what a failing or stalling logon leaves behind).
+    const createOnly = () =>
+      new Promise<void>((resolve, reject) => {
+        (client as unknown as { _createSession(cb: (err: Error | null) => void): void })._createSession((err) => (err ? reject(err) : resolve()));
+      });
+    try {
+      for (let i = 0; i < 3; i++) await createOnly();
+      await expect(createOnly()).rejects.toThrow(/BadTooManySessions/);
+      // Once the first ones have timed out (1 s), there is room again.
+      await eventually("sessions never activated being closed", createOnly);
+    } finally {
+      await client.disconnect();
+    }
+  }, 60_000);
+});
