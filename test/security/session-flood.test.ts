@@ -187,11 +187,11 @@ describe("session flood from one address", () => {
   }, 120_000);
 });
 
-describe("sessions never activated", () => {
+describe("sessions never activated, and idle anonymous sessions", () => {
   let t: TestGds;
 
   beforeAll(async () => {
-    t = await startTestGds({ maxPendingSessionsPerAddress: 3, sessionActivationTimeoutMs: 1_000 } as never);
+    t = await startTestGds({ maxPendingSessionsPerAddress: 3, sessionActivationTimeoutMs: 1_000, anonymousSessionTimeoutMs: 1_000 } as never);
   }, 120_000);
 
   afterAll(async () => {
@@ -213,6 +213,25 @@ describe("sessions never activated", () => {
       await eventually("sessions never activated being closed", createOnly);
     } finally {
       await client.disconnect();
+    }
+  }, 60_000);
+
+  it("closes an idle anonymous session after its short timeout, whatever timeout it asked for", async () => {
+    const observer = await connect(t.endpointUrl);
+    const client = attackerClient();
+    await client.connect(t.endpointUrl);
+    try {
+      const count = async () => (await observer.session.read({ nodeId: CURRENT_SESSION_COUNT, attributeId: AttributeIds.Value })).value.value as number;
+      const before = await count();
+      const idle = await client.createSession({ type: UserTokenType.Anonymous });
+      expect(idle.timeout).toBeGreaterThan(60_000);
+      await eventually("the idle anonymous session being closed", async () => {
+        const n = await count();
+        if (n > before) throw new Error(`${n} sessions open, ${before} before`);
+      });
+    } finally {
+      await client.disconnect();
+      await observer.close();
     }
   }, 60_000);
 });
