@@ -49,6 +49,22 @@ export interface GdsConfig {
   httpPort: number;
   /** Address the HTTP listener binds to (127.0.0.1: only this machine). */
   httpHost: string;
+  /** Address the opc.tcp listener binds to; undefined: all interfaces. */
+  bindAddress?: string;
+  /** Sessions of the whole server (OPC UA MaxSessions). */
+  maxSessions: number;
+  /** Session slots kept for authenticated (user name / X509) sessions: anonymous ones cannot take them. */
+  reservedAuthenticatedSessions: number;
+  /** Open opc.tcp connections per remote IP address. */
+  maxChannelsPerAddress: number;
+  /** Activated anonymous sessions per remote IP address. */
+  maxAnonymousSessionsPerAddress: number;
+  /** Sessions created but not yet activated (or failing to activate) per remote IP address. */
+  maxPendingSessionsPerAddress: number;
+  /** A session not activated within this time (ms) after CreateSession is closed. */
+  sessionActivationTimeoutMs: number;
+  /** An anonymous session idle this long (ms) is closed, whatever timeout it asked for. */
+  anonymousSessionTimeoutMs: number;
 }
 
 interface SettingSpec {
@@ -82,6 +98,14 @@ function parseHostname(raw: unknown, source: string): string {
     throw new ConfigError(source, `not a valid host name: ${JSON.stringify(raw)}`);
   }
   return s;
+}
+
+function integerParser(min: number, max: number) {
+  return (raw: unknown, source: string): number => {
+    const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+    if (String(raw).trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(source, `must be an integer ${min}–${max}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
 }
 
 function parseBoolean(raw: unknown, source: string): boolean {
@@ -201,6 +225,15 @@ const SETTINGS: SettingSpec[] = [
   { key: "pushTimeoutMs", env: "GDS_PUSH_TIMEOUT", flag: "push-timeout", parse: durationParser(SECOND, 3_600_000) },
   { key: "httpPort", env: "GDS_HTTP_PORT", flag: "http-port", parse: parseHttpPort },
   { key: "httpHost", env: "GDS_HTTP_HOST", flag: "http-host", parse: parseHostname },
+  { key: "bindAddress", env: "GDS_BIND_ADDRESS", flag: "bind-address", parse: parseHostname },
+  // At least 64 authenticated sessions (and channels) per address are always possible.
+  { key: "maxSessions", env: "GDS_MAX_SESSIONS", flag: "max-sessions", parse: integerParser(64, 100_000) },
+  { key: "reservedAuthenticatedSessions", env: "GDS_RESERVED_AUTHENTICATED_SESSIONS", flag: "reserved-authenticated-sessions", parse: integerParser(0, 100_000) },
+  { key: "maxChannelsPerAddress", env: "GDS_MAX_CHANNELS_PER_ADDRESS", flag: "max-channels-per-address", parse: integerParser(64, 100_000) },
+  { key: "maxAnonymousSessionsPerAddress", env: "GDS_MAX_ANONYMOUS_SESSIONS_PER_ADDRESS", flag: "max-anonymous-sessions-per-address", parse: integerParser(1, 100_000) },
+  { key: "maxPendingSessionsPerAddress", env: "GDS_MAX_PENDING_SESSIONS_PER_ADDRESS", flag: "max-pending-sessions-per-address", parse: integerParser(1, 100_000) },
+  { key: "sessionActivationTimeoutMs", env: "GDS_SESSION_ACTIVATION_TIMEOUT", flag: "session-activation-timeout", parse: durationParser(SECOND, 600 * SECOND) },
+  { key: "anonymousSessionTimeoutMs", env: "GDS_ANONYMOUS_SESSION_TIMEOUT", flag: "anonymous-session-timeout", parse: durationParser(SECOND, 3_600_000) },
 ];
 
 /** Every setting's default except the data dir and host name (which depend on where it runs). */
@@ -222,6 +255,13 @@ export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
     pushTimeoutMs: 30_000,
     httpPort: 4841,
     httpHost: "127.0.0.1",
+    maxSessions: 200,
+    reservedAuthenticatedSessions: 20,
+    maxChannelsPerAddress: 100,
+    maxAnonymousSessionsPerAddress: 16,
+    maxPendingSessionsPerAddress: 64,
+    sessionActivationTimeoutMs: 15_000,
+    anonymousSessionTimeoutMs: 300_000,
   };
 }
 
@@ -251,6 +291,9 @@ export function loadConfig(input: LoadConfigInput): GdsConfig {
     if (env[s.env] !== undefined && env[s.env] !== "") out[s.key] = s.parse(env[s.env], s.env);
     else if (flags[s.flag] !== undefined) out[s.key] = s.parse(flags[s.flag], `--${s.flag}`);
     else if (fileValues[s.key] !== undefined) out[s.key] = s.parse(fileValues[s.key], `${CONFIG_FILE_NAME}: ${s.key}`);
+  }
+  if (config.reservedAuthenticatedSessions >= config.maxSessions) {
+    throw new ConfigError("GDS_RESERVED_AUTHENTICATED_SESSIONS", `must be less than GDS_MAX_SESSIONS (${config.maxSessions}), got ${config.reservedAuthenticatedSessions}`);
   }
   if ((config.caCertFile === undefined) !== (config.caKeyFile === undefined)) {
     throw new ConfigError(config.caCertFile === undefined ? "GDS_CA_CERT_FILE" : "GDS_CA_KEY_FILE", "GDS_CA_CERT_FILE and GDS_CA_KEY_FILE go together: set both or neither");

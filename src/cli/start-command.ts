@@ -21,6 +21,17 @@ SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid i
   --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true)
   --http-port N                     GDS_HTTP_PORT (4841): GET /metrics and /healthz; 0 = off
   --http-host ADDR                  GDS_HTTP_HOST (127.0.0.1)
+  --bind-address ADDR               GDS_BIND_ADDRESS (all interfaces): address the opc.tcp listener binds
+  --max-sessions N                  GDS_MAX_SESSIONS (200): sessions of the whole server
+  --reserved-authenticated-sessions N
+                                    GDS_RESERVED_AUTHENTICATED_SESSIONS (20): kept for user/X509 logons
+  --max-channels-per-address N      GDS_MAX_CHANNELS_PER_ADDRESS (100): connections per client IP
+  --max-anonymous-sessions-per-address N
+                                    GDS_MAX_ANONYMOUS_SESSIONS_PER_ADDRESS (16)
+  --max-pending-sessions-per-address N
+                                    GDS_MAX_PENDING_SESSIONS_PER_ADDRESS (64): not yet activated
+  --session-activation-timeout DUR  GDS_SESSION_ACTIVATION_TIMEOUT (15s)
+  --anonymous-session-timeout DUR   GDS_ANONYMOUS_SESSION_TIMEOUT (5m): idle anonymous sessions close
   --push-interval DUR               GDS_PUSH_INTERVAL (1h): how often push management looks for work
   --push-concurrency N              GDS_PUSH_CONCURRENCY (4): push cycles at once
   --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device

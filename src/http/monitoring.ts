@@ -13,8 +13,11 @@ export interface MonitoringOptions {
   port: number;
   metrics: GdsMetrics;
   store: { isWritable(): Promise<boolean> };
-  /** The OPC UA endpoint to check: a TCP connection to 127.0.0.1:port (it listens on every interface). */
-  endpoint: { port: number; url: string };
+  /**
+   * The OPC UA endpoint to check: a TCP connection to the address it binds (GDS_BIND_ADDRESS), or
+   * to 127.0.0.1 when it listens on every interface.
+   */
+  endpoint: { port: number; url: string; bindAddress?: string };
   startedAt: Date;
   log: Logger;
 }
@@ -22,11 +25,17 @@ export interface MonitoringOptions {
 /** Starts the listener (unless port is 0); resolves to undefined when there is none. */
 export async function startMonitoringHttp(opts: MonitoringOptions): Promise<HttpListener | undefined> {
   if (opts.port === 0) return undefined;
-  const health = new HealthChecker([endpointCheck({ host: "127.0.0.1", port: opts.endpoint.port, endpointUrl: opts.endpoint.url }), storeCheck(opts.store)], () => ({
+  const health = new HealthChecker([endpointCheck({ host: checkHost(opts.endpoint.bindAddress), port: opts.endpoint.port, endpointUrl: opts.endpoint.url }), storeCheck(opts.store)], () => ({
     endpointUrl: opts.endpoint.url,
     uptimeSeconds: Math.floor((Date.now() - opts.startedAt.getTime()) / 1000),
   }));
   const listener = await startHttpListener({ host: opts.host, port: opts.port, metrics: opts.metrics, health, log: opts.log });
   opts.log.info({ url: listener.url }, `metrics and health on ${listener.url}/metrics and ${listener.url}/healthz`);
   return listener;
+}
+
+function checkHost(bindAddress: string | undefined): string {
+  if (bindAddress === undefined || bindAddress === "0.0.0.0") return "127.0.0.1";
+  if (bindAddress === "::") return "::1";
+  return bindAddress;
 }

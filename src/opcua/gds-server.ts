@@ -37,6 +37,8 @@ import { installTrustListFile } from "./trust-list-file.js";
 import { installDirectory } from "./install-directory.js";
 import { observeMethodCalls, type MethodCallObserver } from "./method-handler.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
+import { DEFAULT_CONNECTION_LIMITS, installConnectionLimits, type ConnectionLimitSettings } from "./connection-limits.js";
+import { restrictSessionDiagnostics } from "./session-diagnostics-access.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /**
@@ -53,6 +55,10 @@ export function adminNodesetPath(): string {
 export interface GdsEndpointOptions {
   port: number;
   hostname: string;
+  /** Address the opc.tcp listener binds to; undefined: all interfaces. */
+  bindAddress?: string;
+  /** Per-address and global caps on channels and sessions (defaults: DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: ConnectionLimitSettings;
   dataDir: string;
   acceptUnknownCertificates: boolean;
   directory: DirectoryService;
@@ -107,8 +113,10 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     getUserRoles: (userName: string): NodeId[] => (access ? access.roleNodeIds(opts.users.rolesOf(userName)) : []),
   };
 
+  const limits = opts.connectionLimits ?? DEFAULT_CONNECTION_LIMITS;
   const server = new OPCUAServer({
     port: opts.port,
+    host: opts.bindAddress,
     hostname: opts.hostname,
     // Also puts GDS_HOSTNAME into the SAN of the self-signed certificate made on the first start.
     alternateHostname: [opts.hostname],
@@ -129,10 +137,11 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
       applicationType: 3, // DiscoveryServer
     },
     buildInfo: { productName: "opcua-gds", manufacturerName: "opcua-gds", softwareVersion: "0.1.0" },
-    serverCapabilities: { maxSessions: 200 },
+    serverCapabilities: { maxSessions: limits.maxSessions },
     // Server.Auditing = true, and the audit events (ours and node-opcua's) reach the admins.
     isAuditing: true,
-    maxConnectionsPerEndpoint: 200,
+    // Channels without a session are closed oldest first when this is reached (node-opcua).
+    maxConnectionsPerEndpoint: Math.max(200, limits.maxSessions),
   });
 
   await server.initialize();
@@ -204,6 +213,8 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log, extraBodies });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));
+  const stopLimits = installConnectionLimits(server, limits, log);
+  const stopDiagnosticsAccess = restrictSessionDiagnostics(server, access);
   await server.start();
   const endpointUrl = server.getEndpointUrl();
   return {
@@ -212,6 +223,8 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     async stop() {
       stopAuditEvents();
       stopObservingCalls();
+      stopLimits();
+      stopDiagnosticsAccess();
       stopPkiSync();
       for (const f of trustListFiles) f.dispose();
       await server.shutdown(0);
