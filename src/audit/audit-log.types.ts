@@ -18,7 +18,13 @@ export type AuditEventName =
   /** Push management (issue 4): a push target set or removed, and each push cycle's outcome. */
   | "PushTargetSet"
   | "PushTargetRemoved"
-  | "PushCompleted";
+  | "PushCompleted"
+  /** Users: a failed login (password never recorded) and changes to users by an admin. */
+  | "LoginFailed"
+  | "UserAdded"
+  | "UserRemoved"
+  | "UserRolesChanged"
+  | "UserCertificateBound";
 
 export interface AuditEntry {
   /** ISO time, filled in by the log. */
@@ -34,6 +40,10 @@ export interface AuditEntry {
   group?: string;
   certificateType?: string;
   serialHex?: string;
+  /** The user added, removed or changed (user events; the actor is the admin who did it). */
+  userName?: string;
+  /** Remote IP address of the client's channel (LoginFailed). */
+  clientAddress?: string;
   /** A short human text; never a secret. */
   detail?: string;
 }

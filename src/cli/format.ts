@@ -119,8 +119,13 @@ export function formatApplication(app: Json): string {
 export function formatUsersTable(users: readonly Json[]): string {
   if (users.length === 0) return "no users\n";
   return formatTable(
-    ["NAME", "ROLES", "CREATED"],
-    users.map((u) => [text(u.name), listOf(u.roles).join(","), text(u.createdAt)]),
+    ["NAME", "ROLES", "CREATED", "CERTIFICATES"],
+    users.map((u) => [
+      text(u.name),
+      listOf(u.roles).join(","),
+      text(u.createdAt),
+      (Array.isArray(u.certificates) ? u.certificates : []).map((c) => text((c as Json).thumbprint)).join(","),
+    ]),
   );
 }
 
@@ -205,6 +210,8 @@ export function formatAuditLog(result: Json): string {
     ["group", "group"],
     ["type", "certificateType"],
     ["serial", "serialHex"],
+    ["user", "userName"],
+    ["from", "clientAddress"],
   ];
   for (const e of entries) {
     const parts = [text(e.time), text(e.event), text(e.actor), text(e.outcome)];
@@ -220,6 +227,8 @@ export const formatDone = {
   appRemoved: (id: string) => `removed application ${id}\n`,
   userAdded: (name: string, roles: readonly string[]) => `added user ${name} with roles ${roles.join(", ")}\n`,
   userRemoved: (name: string) => `removed user ${name}\n`,
+  userCertificateBound: (name: string, thumbprint: string) => `bound certificate ${thumbprint} to user ${name}: X509 user tokens with exactly this certificate log in as ${name}\n`,
+  userRolesSet: (name: string, roles: readonly string[]) => `user ${name} now has roles ${roles.join(", ")}\n`,
   requestApproved: (r: Json) => `approved request ${text(r.requestId)} of application ${text(r.applicationId)} (state ${text(r.state)})\n`,
   requestRejected: (r: Json) =>
     `rejected request ${text(r.requestId)} of application ${text(r.applicationId)}${r.reason ? `: ${text(r.reason)}` : ""}\n`,
