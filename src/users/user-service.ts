@@ -85,18 +85,13 @@ export class UserService {
   private readonly verifications: VerificationQueue;
   /** Per-process key: identical concurrent attempts share one verification, keyed by this HMAC. */
   private readonly attemptKey = crypto.randomBytes(32);
-  private onLoginFailure: ((reason: LoginFailureReason) => void) | undefined;
+  private readonly onLoginFailure: ((reason: LoginFailureReason) => void) | undefined;
 
   constructor(private readonly opts: UserServiceOptions) {
     this.verified = new VerifiedPasswordCache(opts.clock);
     this.throttle = new LoginThrottle(opts.clock, opts.throttle);
     this.verifications = new VerificationQueue(opts.verification);
     this.onLoginFailure = opts.onLoginFailure;
-  }
-
-  /** Set once the metrics exist (they are made after the endpoint). */
-  setLoginFailureListener(listener: (reason: LoginFailureReason) => void): void {
-    this.onLoginFailure = listener;
   }
 
   async init(): Promise<void> {
