@@ -111,7 +111,7 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
   {
     name: "SetUserRoles",
     id: 1066,
-    description: "Replaces a user's roles. The last user holding SecurityAdmin keeps it. Requires SecurityAdmin.",
+    description: "Replaces the roles of a user. The last user holding SecurityAdmin keeps it. Requires SecurityAdmin.",
     inputs: [
       { name: "UserName", type: "String", description: "user name" },
       { name: "Roles", type: "String[]", description: "well-known role names, e.g. DiscoveryAdmin, CertificateAuthorityAdmin, SecurityAdmin, Observer" },
