@@ -118,14 +118,12 @@ export function formatApplication(app: Json): string {
 
 export function formatUsersTable(users: readonly Json[]): string {
   if (users.length === 0) return "no users\n";
+  const thumbprints = (u: Json) => (Array.isArray(u.certificates) ? u.certificates : []).map((c) => text((c as Json).thumbprint));
+  // The CERTIFICATES column (bound X509 user-token certificates) only when some user has one.
+  const withCerts = users.some((u) => thumbprints(u).length > 0);
   return formatTable(
-    ["NAME", "ROLES", "CREATED", "CERTIFICATES"],
-    users.map((u) => [
-      text(u.name),
-      listOf(u.roles).join(","),
-      text(u.createdAt),
-      (Array.isArray(u.certificates) ? u.certificates : []).map((c) => text((c as Json).thumbprint)).join(","),
-    ]),
+    withCerts ? ["NAME", "ROLES", "CREATED", "CERTIFICATES"] : ["NAME", "ROLES", "CREATED"],
+    users.map((u) => [text(u.name), listOf(u.roles).join(","), text(u.createdAt), ...(withCerts ? [thumbprints(u).join(",")] : [])]),
   );
 }
 

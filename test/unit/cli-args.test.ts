@@ -293,7 +293,7 @@ describe("format", () => {
 
   it("lists users with their roles", () => {
     expect(formatUsersTable([{ name: "admin", roles: ["SecurityAdmin", "DiscoveryAdmin"], createdAt: "2026-11-25" }])).toBe(
-      "NAME   ROLES                         CREATED     CERTIFICATES\nadmin  SecurityAdmin,DiscoveryAdmin  2026-11-25\n",
+      "NAME   ROLES                         CREATED\nadmin  SecurityAdmin,DiscoveryAdmin  2026-11-25\n",
     );
     expect(formatUsersTable([])).toBe("no users\n");
   });
