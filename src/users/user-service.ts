@@ -90,7 +90,7 @@ export class UserService {
   constructor(private readonly opts: UserServiceOptions) {
     this.verified = new VerifiedPasswordCache(opts.clock);
     this.throttle = new LoginThrottle(opts.clock, opts.throttle);
-    this.verifications = new VerificationQueue(opts.verification);
+    this.verifications = new VerificationQueue(opts.verification, (address) => this.throttle.isSuspect(address));
     this.onLoginFailure = opts.onLoginFailure;
   }
 

@@ -5,9 +5,12 @@
  * flood of wrong guesses from one machine delays the real user on another by at most the
  * verifications already running.
  *
- * - `maxRunning` verifications run at once;
+ * - `maxRunning` verifications run at once, at most `maxRunningPerAddress` of them for one address,
+ *   so one guessing machine never holds every slot: another address starts at once;
  * - at most `maxWaiting` wait; when the queue is full, a clean arrival displaces the newest
  *   suspect waiter (which is refused), otherwise the arrival is refused;
+ * - the next to run is the oldest waiter of an address that is clean now (asked again at that
+ *   moment: an address whose first guesses just failed loses its place), else the oldest waiter;
  * - one address has at most `maxPerAddress` verifications running or waiting: pipelined guesses
  *   from one client beyond that are refused at once, before any verification;
  * - identical attempts (same key, e.g. the same user and password) share one verification: a
@@ -15,11 +18,12 @@
  */
 export interface VerificationQueueSettings {
   maxRunning: number;
+  maxRunningPerAddress: number;
   maxWaiting: number;
   maxPerAddress: number;
 }
 
-export const DEFAULT_VERIFICATION_QUEUE: VerificationQueueSettings = { maxRunning: 2, maxWaiting: 32, maxPerAddress: 4 };
+export const DEFAULT_VERIFICATION_QUEUE: VerificationQueueSettings = { maxRunning: 2, maxRunningPerAddress: 1, maxWaiting: 32, maxPerAddress: 3 };
 
 /** Thrown (as the rejection) when an attempt is refused without being verified. */
 export class VerificationRefused extends Error {
@@ -37,13 +41,17 @@ interface Waiter {
 
 export class VerificationQueue {
   private running = 0;
-  private readonly clean: Waiter[] = [];
-  private readonly suspect: Waiter[] = [];
+  private readonly waiting: Waiter[] = [];
   private readonly perAddress = new Map<string, number>();
+  private readonly runningPerAddress = new Map<string, number>();
   private readonly shared = new Map<string, Promise<unknown>>();
   readonly settings: VerificationQueueSettings;
 
-  constructor(settings: Partial<VerificationQueueSettings> = {}) {
+  /** `suspectNow`: whether an address has failures on record now (re-asked when choosing who runs next). */
+  constructor(
+    settings: Partial<VerificationQueueSettings> = {},
+    private readonly suspectNow: (address: string) => boolean = () => false,
+  ) {
     this.settings = { ...DEFAULT_VERIFICATION_QUEUE, ...settings };
   }
 
@@ -70,7 +78,7 @@ export class VerificationQueue {
 
   /** Verifications running and waiting (for tests and figures). */
   get load(): { running: number; waiting: number } {
-    return { running: this.running, waiting: this.clean.length + this.suspect.length };
+    return { running: this.running, waiting: this.waiting.length };
   }
 
   private admit<T>(address: string, suspect: boolean, verify: () => Promise<T>): Promise<T> {
@@ -78,6 +86,8 @@ export class VerificationQueue {
     if (mine >= this.settings.maxPerAddress) return Promise.reject(new VerificationRefused("address-busy"));
     const release = this.hold(address);
     const go = (): Promise<T> => {
+      this.running++;
+      this.runningPerAddress.set(address, (this.runningPerAddress.get(address) ?? 0) + 1);
       let out: Promise<T>;
       try {
         out = verify();
@@ -87,16 +97,15 @@ export class VerificationQueue {
       return out.finally(() => {
         release();
         this.running--;
+        const n = (this.runningPerAddress.get(address) ?? 1) - 1;
+        if (n <= 0) this.runningPerAddress.delete(address);
+        else this.runningPerAddress.set(address, n);
         this.next();
       });
     };
-    if (this.running < this.settings.maxRunning) {
-      this.running++;
-      return go();
-    }
-    const waiting = this.clean.length + this.suspect.length;
-    if (waiting >= this.settings.maxWaiting) {
-      const displaced = !suspect ? this.suspect.pop() : undefined;
+    if (this.canStart(address)) return go();
+    if (this.waiting.length >= this.settings.maxWaiting) {
+      const displaced = !suspect ? this.newestSuspect() : undefined;
       if (!displaced) {
         release();
         return Promise.reject(new VerificationRefused("busy"));
@@ -104,7 +113,7 @@ export class VerificationQueue {
       displaced.refuse(new VerificationRefused("busy"));
     }
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter = {
+      this.waiting.push({
         address,
         suspect,
         start: () => go().then(resolve, reject),
@@ -112,16 +121,32 @@ export class VerificationQueue {
           release();
           reject(err);
         },
-      };
-      (suspect ? this.suspect : this.clean).push(waiter);
+      });
     });
+  }
+
+  private canStart(address: string): boolean {
+    return this.running < this.settings.maxRunning && (this.runningPerAddress.get(address) ?? 0) < this.settings.maxRunningPerAddress;
+  }
+
+  private isSuspect(w: Waiter): boolean {
+    return w.suspect || this.suspectNow(w.address);
+  }
+
+  /** Removes and returns the newest waiter of a suspect address, if any. */
+  private newestSuspect(): Waiter | undefined {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      if (this.isSuspect(this.waiting[i])) return this.waiting.splice(i, 1)[0];
+    }
+    return undefined;
   }
 
   private next(): void {
     while (this.running < this.settings.maxRunning) {
-      const w = this.clean.shift() ?? this.suspect.shift();
+      const startable = this.waiting.filter((w) => this.canStart(w.address));
+      const w = startable.find((x) => !this.isSuspect(x)) ?? startable[0];
       if (!w) return;
-      this.running++;
+      this.waiting.splice(this.waiting.indexOf(w), 1);
       w.start();
     }
   }

@@ -55,6 +55,44 @@ describe("VerificationQueue", () => {
     await expect(Promise.all([r, w1, c])).resolves.toEqual([0, 1, 4]);
   });
 
+  it("one address never holds every running slot: another address starts at once", async () => {
+    const q = new VerificationQueue({ maxRunning: 2, maxRunningPerAddress: 1, maxWaiting: 10, maxPerAddress: 3 });
+    const a1 = gate("a1");
+    const a2 = gate("a2");
+    const pa1 = q.run({ address: "attacker", suspect: false }, a1.run);
+    const pa2 = q.run({ address: "attacker", suspect: false }, a2.run);
+    expect(a1.started()).toBe(true);
+    expect(a2.started()).toBe(false);
+    const admin = gate("admin");
+    const pAdmin = q.run({ address: "admin-host", suspect: false }, admin.run);
+    expect(admin.started()).toBe(true);
+    admin.open();
+    await expect(pAdmin).resolves.toBe("admin");
+    a1.open();
+    a2.open();
+    await expect(Promise.all([pa1, pa2])).resolves.toEqual(["a1", "a2"]);
+  });
+
+  it("asks again at dequeue time whether an address is suspect", async () => {
+    const suspects = new Set<string>();
+    const q = new VerificationQueue({ maxRunning: 1, maxRunningPerAddress: 1, maxWaiting: 10, maxPerAddress: 3 }, (a) => suspects.has(a));
+    const first = gate(0);
+    const p0 = q.run({ address: "z", suspect: false }, first.run);
+    const guess = gate(1);
+    const p1 = q.run({ address: "guesser", suspect: false }, guess.run);
+    const real = gate(2);
+    const p2 = q.run({ address: "real", suspect: false }, real.run);
+    suspects.add("guesser"); // its earlier guesses failed meanwhile
+    first.open();
+    await p0;
+    await new Promise((r) => setImmediate(r));
+    expect(real.started()).toBe(true);
+    expect(guess.started()).toBe(false);
+    real.open();
+    guess.open();
+    await expect(Promise.all([p1, p2])).resolves.toEqual([1, 2]);
+  });
+
   it("identical attempts share one verification", async () => {
     const q = new VerificationQueue({ maxRunning: 1, maxWaiting: 0, maxPerAddress: 1 });
     let runs = 0;
