@@ -139,7 +139,7 @@ export class GdsMetrics {
     this.pushes.inc({ result: "failed" }, 0);
     this.loginFailures = new Counter({
       name: `${p}login_failures_total`,
-      help: "Failed logins (ActivateSession refused) since start, by reason: wrong-password, unknown-user, throttled, busy, weak-hash, certificate-not-bound.",
+      help: "Failed logins (ActivateSession refused) since start, by reason: wrong-password, unknown-user, throttled, busy, weak-hash, certificate-not-bound, token-rejected.",
       labelNames: ["reason"],
       registers,
     });

@@ -1,4 +1,5 @@
-import { NodeId, NodeIdType, SessionContext, StatusCodes, X509IdentityToken, type OPCUAServer, type StatusCode, type UserIdentityToken } from "node-opcua";
+import crypto from "node:crypto";
+import { AnonymousIdentityToken, NodeId, NodeIdType, SessionContext, StatusCodes, UserNameIdentityToken, X509IdentityToken, type OPCUAServer, type StatusCode, type UserIdentityToken } from "node-opcua";
 import { readNode } from "../ca/der.js";
 import type { Logger } from "../log.js";
 import type { LoginResult, UserService } from "../users/user-service.js";
@@ -25,6 +26,14 @@ interface AttemptSession {
 }
 
 type AuthorizeCallback = (err: Error | null, isAuthorized?: boolean, statusCode?: StatusCode) => void;
+type IsValidUserIdentityToken = (
+  channel: AttemptChannel,
+  session: AttemptSession,
+  token: UserIdentityToken,
+  signature: unknown,
+  endpoint: unknown,
+  callback: (err: Error | null, statusCode?: StatusCode) => void,
+) => void;
 type IsUserAuthorized = (channel: AttemptChannel, session: AttemptSession, token: UserIdentityToken, callback: AuthorizeCallback) => void;
 
 /** The channel of the ActivateSession being handled, by session (a re-activation may come on a new channel). */
@@ -62,7 +71,22 @@ export function loginStatus(result: LoginResult): StatusCode {
 export function installUserIdentity(server: OPCUAServer, opts: { users: UserService; rolesOf: (userName: string) => NodeId[]; log: Logger }): void {
   patchSessionContext();
   managedServers.add(server);
-  const target = server as unknown as { isUserAuthorized: IsUserAuthorized };
+  const target = server as unknown as { isUserAuthorized: IsUserAuthorized; isValidUserIdentityToken: IsValidUserIdentityToken };
+  // The token itself (X509 trust and signature, password blob): a refusal here is a failed login too.
+  const validate = target.isValidUserIdentityToken.bind(server);
+  target.isValidUserIdentityToken = (channel, session, token, signature, endpoint, callback) => {
+    attemptChannel.set(session, channel);
+    validate(channel, session, token, signature, endpoint, (err, statusCode) => {
+      if (err || !statusCode || statusCode.isGood() || token instanceof AnonymousIdentityToken) {
+        callback(err, statusCode);
+        return;
+      }
+      opts.users.tokenRejected(tokenUser(token), statusCode.name, attemptOf(session)).then(
+        () => callback(null, statusCode),
+        () => callback(null, statusCode),
+      );
+    });
+  };
   const original = target.isUserAuthorized.bind(server);
   target.isUserAuthorized = (channel, session, token, callback) => {
     attemptChannel.set(session, channel);
@@ -103,6 +127,21 @@ export function passwordLogin(users: UserService) {
       (err) => callback(err as Error),
     );
   };
+}
+
+/** Who a refused token claims to be, for the audit: the user name, or the certificate's CN. */
+function tokenUser(token: UserIdentityToken): string {
+  if (token instanceof UserNameIdentityToken) return String(token.userName ?? "");
+  if (token instanceof X509IdentityToken) {
+    const der = leafCertificate(token);
+    try {
+      const cn = der ? /(?:^|\n)CN=([^\n]*)/.exec(new crypto.X509Certificate(der).subject) : null;
+      return `x509:${cn ? `CN=${cn[1]}` : "unreadable certificate"}`;
+    } catch {
+      return "x509:unreadable certificate";
+    }
+  }
+  return "unknown token";
 }
 
 /** The first certificate of an X509 token (a token may carry a chain), or undefined if it is not DER. */

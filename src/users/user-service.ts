@@ -49,7 +49,8 @@ export type LoginFailureReason =
   | "throttled"
   | "busy"
   | "weak-hash"
-  | "certificate-not-bound";
+  | "certificate-not-bound"
+  | "token-rejected";
 
 export type LoginResult =
   | { ok: true; userName: string }
@@ -74,6 +75,7 @@ const FAILURE_TEXT: Record<LoginFailureReason, string> = {
   busy: "too many logins being verified: refused without verifying the password",
   "weak-hash": "the stored password hash is weaker than this server's; set the password again",
   "certificate-not-bound": "the user token certificate is bound to no user (gds users add-cert)",
+  "token-rejected": "the user identity token was refused before any user was looked up",
 };
 
 /** Users and their roles; passwords are kept only as scrypt hashes. */
@@ -141,6 +143,23 @@ export class UserService {
     if (user) return { ok: true, userName: user };
     const attempt: LoginAttempt = { userName: `x509:${subjectOf(der) ?? thumbprintOf(der)}`.slice(0, 256), ...from };
     return this.failed(attempt, "certificate-not-bound", "BadIdentityTokenRejected", undefined, `thumbprint ${thumbprintOf(der)}`);
+  }
+
+  /**
+   * A user identity token the OPC UA layer refused before any user check (an X509 certificate the
+   * user PKI does not trust, a bad token signature, a malformed or undecryptable token): audited
+   * and counted like every failed login. `statusName` is the status the session was refused with.
+   */
+  async tokenRejected(who: string, statusName: string, from: { clientAddress: string; applicationUri?: string }): Promise<void> {
+    this.onLoginFailure?.("token-rejected");
+    await this.audited({
+      event: "LoginFailed",
+      actor: who.slice(0, 256) || "(empty)",
+      outcome: statusName,
+      clientAddress: from.clientAddress,
+      applicationUri: from.applicationUri?.slice(0, 512),
+      detail: FAILURE_TEXT["token-rejected"],
+    });
   }
 
   /** The user a certificate is bound to (exact DER match by SHA-1 thumbprint), or undefined. */

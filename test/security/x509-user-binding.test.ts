@@ -117,6 +117,14 @@ describe("X509 user tokens map to users only through certificates bound by a Sec
     expect(failed[0]).toMatchObject({ actor: "x509:CN=admin", clientAddress: "127.0.0.1", outcome: "BadIdentityTokenRejected" });
   });
 
+  it("a certificate from a CA nobody trusted is refused and audited too", async () => {
+    const stranger = await (await makeUserTokenCa()).issue("admin");
+    const before = readAudit(t).filter((e) => e.event === "LoginFailed").length;
+    await expect(connect(t.endpointUrl, { identity: identity(stranger) })).rejects.toThrow(/Bad/);
+    const failed = readAudit(t).filter((e) => e.event === "LoginFailed").slice(before);
+    expect(failed).toEqual([expect.objectContaining({ actor: "x509:CN=admin", clientAddress: "127.0.0.1", detail: expect.stringMatching(/refused before any user/) })]);
+  });
+
   it("after `gds users add-cert` (PEM or DER) a bound certificate logs in as its user, whatever its CN", async () => {
     // A CN=admin certificate bound to an Observer: it gets the Observer's roles, not admin's.
     const observerCert = await ca.issue("admin");
