@@ -66,7 +66,9 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     audit = await FileAuditLog.open({ dataDir: config.dataDir, clock, log });
     const directory = new DirectoryService({ store, clock, counterResetTime: store.createdAt, audit });
     await directory.init();
-    const users = new UserService({ store, clock });
+    // Failed logins are counted on /metrics once the metrics exist (they are made after the endpoint).
+    let countLoginFailure: ((reason: string) => void) | undefined;
+    const users = new UserService({ store, clock, audit, log, onLoginFailure: (reason) => countLoginFailure?.(reason) });
     await users.init();
     await ensureAdminUser(users, config, log);
 
@@ -170,6 +172,8 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     const cm = await certificatesReady;
     endpointUrlForStatus = endpoint.endpointUrl;
     metrics = new GdsMetrics(new FigureSource({ directory, certificates: cm, clock, renewBeforeMs: config.renewBeforeMs, push: () => pushFigures }));
+    const openMetricsForLogins = metrics;
+    countLoginFailure = (reason) => openMetricsForLogins.observeLoginFailure(reason);
     let http: HttpListener | undefined;
     try {
       http = await startMonitoringHttp({

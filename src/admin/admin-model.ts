@@ -88,13 +88,34 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
     id: 1050,
     description: "Every user with its roles as a JSON array (no password hashes).",
     inputs: [],
-    outputs: [{ name: "UsersJson", type: "String", description: "JSON array of {name, roles, createdAt}" }],
+    outputs: [{ name: "UsersJson", type: "String", description: "JSON array of {name, roles, createdAt, certificates: [{thumbprint, subject}]}" }],
   },
   {
     name: "RemoveUser",
     id: 1060,
     description: "Deletes a user. The last user holding SecurityAdmin cannot be removed.",
     inputs: [{ name: "UserName", type: "String", description: "user name" }],
+    outputs: [],
+  },
+  {
+    name: "BindUserCertificate",
+    id: 1063,
+    description:
+      "Binds a certificate to a user for X509 user tokens: a session presenting exactly this certificate (which the user PKI must also trust) acts as this user. Its CN is not looked at. Requires SecurityAdmin.",
+    inputs: [
+      { name: "UserName", type: "String", description: "user name" },
+      { name: "Certificate", type: "String", description: "the user's X.509 certificate as PEM, or its DER as base64" },
+    ],
+    outputs: [{ name: "Thumbprint", type: "String", description: "SHA-1 thumbprint (hex) of the certificate bound" }],
+  },
+  {
+    name: "SetUserRoles",
+    id: 1066,
+    description: "Replaces the roles of a user. The last user holding SecurityAdmin keeps it. Requires SecurityAdmin.",
+    inputs: [
+      { name: "UserName", type: "String", description: "user name" },
+      { name: "Roles", type: "String[]", description: "well-known role names, e.g. DiscoveryAdmin, CertificateAuthorityAdmin, SecurityAdmin, Observer" },
+    ],
     outputs: [],
   },
   {

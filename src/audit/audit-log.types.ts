@@ -20,7 +20,13 @@ export type AuditEventName =
   | "PushTargetRemoved"
   | "PushCompleted"
   /** A push cycle refused the device's certificate (not the registered application) and sent it no credentials. */
-  | "PushDeviceRejected";
+  | "PushDeviceRejected"
+  /** Users: a failed login (password never recorded) and changes to users by an admin. */
+  | "LoginFailed"
+  | "UserAdded"
+  | "UserRemoved"
+  | "UserRolesChanged"
+  | "UserCertificateBound";
 
 export interface AuditEntry {
   /** ISO time, filled in by the log. */
@@ -36,6 +42,10 @@ export interface AuditEntry {
   group?: string;
   certificateType?: string;
   serialHex?: string;
+  /** The user added, removed or changed (user events; the actor is the admin who did it). */
+  userName?: string;
+  /** Remote IP address of the client's channel (LoginFailed). */
+  clientAddress?: string;
   /** A short human text; never a secret. */
   detail?: string;
 }

@@ -39,6 +39,8 @@ const ENTRY_FIELDS = [
   "group",
   "certificateType",
   "serialHex",
+  "userName",
+  "clientAddress",
   "detail",
 ] as const satisfies readonly (keyof AuditEntry)[];
 

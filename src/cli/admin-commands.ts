@@ -1,3 +1,6 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import { CliError, ExitCode } from "./cli-error.js";
 import type { AdminCall } from "./admin-client.js";
 import type { CliCommand } from "./args.js";
 import { runPushCommand } from "./push-commands.js";
@@ -58,6 +61,13 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
     case "users remove":
       await call("RemoveUser", [cmd.name]);
       return json ? formatJson({ removed: cmd.name }) : formatDone.userRemoved(cmd.name);
+    case "users add-cert": {
+      const [thumbprint] = await call("BindUserCertificate", [cmd.name, readCertificateAsPem(cmd.certFile)]);
+      return json ? formatJson({ user: cmd.name, thumbprint }) : formatDone.userCertificateBound(cmd.name, String(thumbprint));
+    }
+    case "users set-roles":
+      await call("SetUserRoles", [cmd.name, cmd.roles]);
+      return json ? formatJson({ user: cmd.name, roles: cmd.roles }) : formatDone.userRolesSet(cmd.name, cmd.roles);
     case "requests list": {
       const [out] = await call("ListRequests", [cmd.state ?? ""]);
       const requests = expectArray(parseJsonResult(out, "requests"), "requests");
@@ -103,4 +113,24 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
       return json ? formatJson(request) : formatDone.requestRejected(request);
     }
   }
+}
+
+/** A certificate file (PEM or DER) as PEM text, for BindUserCertificate. */
+export function readCertificateAsPem(file: string): string {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(file);
+  } catch (err) {
+    throw new CliError(`cannot read --cert ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, ExitCode.Usage);
+  }
+  const text = data.toString("latin1");
+  if (text.includes("-----BEGIN CERTIFICATE-----")) return text;
+  let der: Buffer;
+  try {
+    der = Buffer.from(new crypto.X509Certificate(data).raw);
+  } catch {
+    throw new CliError(`--cert ${file}: neither a PEM certificate nor a DER-encoded X.509 certificate`, ExitCode.Usage);
+  }
+  const b64 = der.toString("base64").replace(/.{1,64}/g, "$&\n");
+  return `-----BEGIN CERTIFICATE-----\n${b64}-----END CERTIFICATE-----\n`;
 }

@@ -32,6 +32,8 @@ export type CliCommand =
   | { kind: "users add"; admin: AdminOptions; name: string; roles: string[]; password: string }
   | { kind: "users list"; admin: AdminOptions }
   | { kind: "users remove"; admin: AdminOptions; name: string }
+  | { kind: "users add-cert"; admin: AdminOptions; name: string; certFile: string }
+  | { kind: "users set-roles"; admin: AdminOptions; name: string; roles: string[] }
   /** `state` undefined: every state. */
   | { kind: "requests list"; admin: AdminOptions; state?: RequestState }
   | { kind: "requests approve"; admin: AdminOptions; requestId: string }
@@ -173,6 +175,8 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
       },
       list: { positionals: [] },
       remove: { positionals: ["NAME"] },
+      "add-cert": { positionals: ["NAME"], options: { cert: { type: "string" } } },
+      "set-roles": { positionals: ["NAME"], options: { role: { type: "string", multiple: true } } },
     },
   },
   requests: {
@@ -350,6 +354,15 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
       return { kind: key, admin: adminOptions(values, env, usage) };
     case "users remove":
       return { kind: key, admin: adminOptions(values, env, usage), name: positionals[0] };
+    case "users add-cert": {
+      if (!values.cert?.trim()) throw usageError("missing --cert FILE (the user's certificate, PEM or DER)", usage);
+      return { kind: key, admin: adminOptions(values, env, usage), name: positionals[0], certFile: path.resolve(values.cert) };
+    }
+    case "users set-roles": {
+      const roleNames = values.role ?? [];
+      if (roleNames.length === 0) throw usageError("missing --role ROLE (at least one)", usage);
+      return { kind: key, admin: adminOptions(values, env, usage), name: positionals[0], roles: resolveRoles(roleNames) };
+    }
     case "users add": {
       const roleNames = values.role ?? [];
       if (roleNames.length === 0) throw usageError("missing --role ROLE (at least one)", usage);

@@ -118,9 +118,12 @@ export function formatApplication(app: Json): string {
 
 export function formatUsersTable(users: readonly Json[]): string {
   if (users.length === 0) return "no users\n";
+  const thumbprints = (u: Json) => (Array.isArray(u.certificates) ? u.certificates : []).map((c) => text((c as Json).thumbprint));
+  // The CERTIFICATES column (bound X509 user-token certificates) only when some user has one.
+  const withCerts = users.some((u) => thumbprints(u).length > 0);
   return formatTable(
-    ["NAME", "ROLES", "CREATED"],
-    users.map((u) => [text(u.name), listOf(u.roles).join(","), text(u.createdAt)]),
+    withCerts ? ["NAME", "ROLES", "CREATED", "CERTIFICATES"] : ["NAME", "ROLES", "CREATED"],
+    users.map((u) => [text(u.name), listOf(u.roles).join(","), text(u.createdAt), ...(withCerts ? [thumbprints(u).join(",")] : [])]),
   );
 }
 
@@ -205,6 +208,8 @@ export function formatAuditLog(result: Json): string {
     ["group", "group"],
     ["type", "certificateType"],
     ["serial", "serialHex"],
+    ["user", "userName"],
+    ["from", "clientAddress"],
   ];
   for (const e of entries) {
     const parts = [text(e.time), text(e.event), text(e.actor), text(e.outcome)];
@@ -220,6 +225,8 @@ export const formatDone = {
   appRemoved: (id: string) => `removed application ${id}\n`,
   userAdded: (name: string, roles: readonly string[]) => `added user ${name} with roles ${roles.join(", ")}\n`,
   userRemoved: (name: string) => `removed user ${name}\n`,
+  userCertificateBound: (name: string, thumbprint: string) => `bound certificate ${thumbprint} to user ${name}: X509 user tokens with exactly this certificate log in as ${name}\n`,
+  userRolesSet: (name: string, roles: readonly string[]) => `user ${name} now has roles ${roles.join(", ")}\n`,
   requestApproved: (r: Json) => `approved request ${text(r.requestId)} of application ${text(r.applicationId)} (state ${text(r.state)})\n`,
   requestRejected: (r: Json) =>
     `rejected request ${text(r.requestId)} of application ${text(r.applicationId)}${r.reason ? `: ${text(r.reason)}` : ""}\n`,

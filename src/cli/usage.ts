@@ -53,6 +53,10 @@ Commands:
                               create a user; the password is read from the environment variable VAR
   users list [--json]         list users and their roles
   users remove NAME           delete a user
+  users add-cert NAME --cert FILE
+                              bind a certificate (PEM or DER) to a user for X509 user tokens
+  users set-roles NAME --role ROLE [--role ROLE ...]
+                              replace a user's roles
   requests list [--state S] [--json]
                               list certificate requests, newest first
   requests approve ID         approve a pending certificate request
@@ -108,13 +112,17 @@ Commands:
 ${ADMIN_OPTIONS}
 `;
 
-export const USERS_USAGE = `Usage: gds users <add|list|remove> [options]
+export const USERS_USAGE = `Usage: gds users <add|list|remove|add-cert|set-roles> [options]
 
 Commands:
   add NAME --role ROLE [--role ROLE ...] --password-env VAR
                      create a user with the given roles; the password is read from $VAR
-  list [--json]      list users and their roles
+  list [--json]      list users, their roles and bound certificates
   remove NAME        delete a user
+  add-cert NAME --cert FILE
+                     bind a certificate (PEM or DER) to a user for X509 user tokens
+  set-roles NAME --role ROLE [--role ROLE ...]
+                     replace a user's roles
 
 ${ADMIN_OPTIONS}
 `;
@@ -490,6 +498,22 @@ ${ADMIN_OPTIONS}
   "users list": `Usage: gds users list [--endpoint URL] [--json]
 
 Lists every user with its roles and creation time (no password hashes).
+
+${ADMIN_OPTIONS}
+`,
+  "users add-cert": `Usage: gds users add-cert NAME --cert FILE [--endpoint URL] [--json]
+
+Binds a certificate (FILE: PEM or DER) to the user NAME for X509 user tokens. A session whose X509
+user token carries exactly this certificate acts as NAME; the certificate's subject (CN) is not
+used to find the user. The server's user PKI (<data dir>/user-pki) must also trust it (the
+certificate itself or its CA in trusted/). One certificate names one user. Requires SecurityAdmin.
+
+${ADMIN_OPTIONS}
+`,
+  "users set-roles": `Usage: gds users set-roles NAME --role ROLE [--role ROLE ...] [--endpoint URL] [--json]
+
+Replaces the roles of the user NAME. The last user holding SecurityAdmin keeps it. Requires
+SecurityAdmin.
 
 ${ADMIN_OPTIONS}
 `,

@@ -32,6 +32,7 @@ export class GdsMetrics {
   private readonly methodCalls: Counter<"method" | "status">;
   private readonly methodDuration: Histogram<"method" | "status">;
   private readonly pushes: Counter<"result">;
+  private readonly loginFailures: Counter<"reason">;
   private stopPush: (() => void) | undefined;
   private pushSource: PushFigures | undefined;
 
@@ -136,6 +137,13 @@ export class GdsMetrics {
     // Both results are shown from the start, so rate() has a series before the first push.
     this.pushes.inc({ result: "ok" }, 0);
     this.pushes.inc({ result: "failed" }, 0);
+    this.loginFailures = new Counter({
+      name: `${p}login_failures_total`,
+      help: "Failed logins (ActivateSession refused) since start, by reason: wrong-password, unknown-user, throttled, busy, weak-hash, certificate-not-bound, token-rejected.",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of ["wrong-password", "unknown-user", "throttled", "busy"]) this.loginFailures.inc({ reason }, 0);
     collectDefaultMetrics({ register: this.registry, prefix: p });
   }
 
@@ -156,6 +164,10 @@ export class GdsMetrics {
 
   observePush(e: Pick<PushFinishedEvent, "ok">): void {
     this.pushes.inc({ result: e.ok ? "ok" : "failed" });
+  }
+
+  observeLoginFailure(reason: string): void {
+    this.loginFailures.inc({ reason });
   }
 
   /** Counts the pushes the push service reports (if it reports them). */

@@ -68,6 +68,11 @@ const MAPPING: Record<AuditEventName, EventMapping> = {
   PushTargetRemoved: { kind: "method", sourceName: "Admin/RemovePushTarget" },
   PushCompleted: { kind: "method", sourceName: "PushScheduler/PushCompleted" },
   PushDeviceRejected: { kind: "method", sourceName: "PushScheduler/PushDeviceRejected" },
+  LoginFailed: { kind: "method", sourceName: "Session/ActivateSession" },
+  UserAdded: { kind: "method", sourceName: "Admin/AddUser" },
+  UserRemoved: { kind: "method", sourceName: "Admin/RemoveUser" },
+  UserRolesChanged: { kind: "method", sourceName: "Admin/SetUserRoles" },
+  UserCertificateBound: { kind: "method", sourceName: "Admin/BindUserCertificate" },
 };
 
 export interface AuditEventsOptions {
@@ -193,6 +198,8 @@ function messageOf(entry: AuditEntry): string {
   if (entry.group) parts.push(`group ${entry.group}`);
   if (entry.certificateType) parts.push(`type ${entry.certificateType}`);
   if (entry.serialHex) parts.push(`serial ${entry.serialHex}`);
+  if (entry.userName) parts.push(`user ${entry.userName}`);
+  if (entry.clientAddress) parts.push(`from ${entry.clientAddress}`);
   parts.push(`by ${entry.actor}`);
   let text = parts.join(" ");
   if (entry.outcome !== "Good") text += `: ${entry.outcome}`;

@@ -36,6 +36,7 @@ import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
 import { installDirectory } from "./install-directory.js";
 import { observeMethodCalls, type MethodCallObserver } from "./method-handler.js";
+import { installUserIdentity, passwordLogin } from "./user-identity.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
 import { DEFAULT_CONNECTION_LIMITS, installConnectionLimits, type ConnectionLimitSettings } from "./connection-limits.js";
 import { restrictSessionDiagnostics } from "./session-diagnostics-access.js";
@@ -94,8 +95,9 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     automaticallyAcceptUnknownCertificate: opts.acceptUnknownCertificates,
     name: "server-pki",
   });
-  // X509 user tokens: only certificates an admin placed in user-pki/trusted are accepted; the
-  // certificate's CN names the user whose roles apply.
+  // X509 user tokens: only certificates this PKI accepts (placed in user-pki/trusted, or issued by
+  // a CA there) get as far as the user check; the user is then the one the exact certificate is
+  // bound to (gds users add-cert), never the one its CN names (see user-identity.ts).
   const userCertificateManager = new OPCUACertificateManager({
     rootFolder: path.join(opts.dataDir, "user-pki"),
     automaticallyAcceptUnknownCertificate: false,
@@ -104,12 +106,8 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
 
   let access: AccessPolicy | undefined;
   const userManager: UserManagerOptions = {
-    isValidUserAsync: (userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) => {
-      opts.users.verify(userName, password).then(
-        (ok) => callback(null, ok),
-        (err) => callback(err as Error),
-      );
-    },
+    // Throttled and audited per user and client address (UserService.authenticate).
+    isValidUserAsync: passwordLogin(opts.users),
     getUserRoles: (userName: string): NodeId[] => (access ? access.roleNodeIds(opts.users.rolesOf(userName)) : []),
   };
 
@@ -144,6 +142,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     maxConnectionsPerEndpoint: Math.max(200, limits.maxSessions),
   });
 
+  installUserIdentity(server, { users: opts.users, rolesOf: (userName) => (access ? access.roleNodeIds(opts.users.rolesOf(userName)) : []), log });
   await server.initialize();
   // The CertificateManager may still be starting (a first start makes the CA keys in the thread
   // pool while the nodesets load here): it is needed only from this point on.

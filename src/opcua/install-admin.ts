@@ -65,6 +65,16 @@ export function parseRequestIdString(text: string): string {
   return s;
 }
 
+/** A certificate given as PEM (the first CERTIFICATE block) or as base64 DER → DER. */
+export function certificateFromText(text: string): Buffer {
+  const pem = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(text);
+  const b64 = (pem ? pem[1] : text).replace(/\s+/g, "");
+  if (b64 === "" || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
+    throw new GdsError("BadCertificateInvalid", "Certificate: expected a PEM certificate (-----BEGIN CERTIFICATE-----) or its DER as base64");
+  }
+  return Buffer.from(b64, "base64");
+}
+
 const APPLICATION_TYPE_NAMES = ["server", "client", "clientandserver", "discoveryserver"];
 
 /**
@@ -159,7 +169,7 @@ export function installAdmin(opts: AdminInstallOptions): void {
       access.requireAnyRole(call, ["SecurityAdmin"]);
       const name = stringArg(args, 0, "UserName", 64);
       const roles = stringArrayArg(args, 1, "Roles", 32, 64);
-      const info = await users.add(name, roles, stringArg(args, 2, "Password", 1024));
+      const info = await users.add(name, roles, stringArg(args, 2, "Password", 1024), access.actorOf(call));
       log.info({ userName: info.name, roles: info.roles, user: call.userName }, "user added");
       return [];
     },
@@ -170,8 +180,23 @@ export function installAdmin(opts: AdminInstallOptions): void {
     RemoveUser: async (args, call) => {
       access.requireAnyRole(call, ["SecurityAdmin"]);
       const name = stringArg(args, 0, "UserName", 64);
-      await users.remove(name);
+      await users.remove(name, access.actorOf(call));
       log.info({ userName: name, user: call.userName }, "user removed");
+      return [];
+    },
+    BindUserCertificate: async (args, call) => {
+      access.requireAnyRole(call, ["SecurityAdmin"]);
+      const name = stringArg(args, 0, "UserName", 64);
+      const der = certificateFromText(stringArg(args, 1, "Certificate", 64 * 1024));
+      const bound = await users.bindCertificate(name, der, access.actorOf(call));
+      log.info({ userName: name, thumbprint: bound.thumbprint, subject: bound.subject, user: call.userName }, "user certificate bound");
+      return [bound.thumbprint];
+    },
+    SetUserRoles: async (args, call) => {
+      access.requireAnyRole(call, ["SecurityAdmin"]);
+      const name = stringArg(args, 0, "UserName", 64);
+      const info = await users.setRoles(name, stringArrayArg(args, 1, "Roles", 32, 64), access.actorOf(call));
+      log.info({ userName: info.name, roles: info.roles, user: call.userName }, "user roles changed");
       return [];
     },
     ListRequests: async (args, call) => {

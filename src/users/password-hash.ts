@@ -37,9 +37,36 @@ export async function hashPassword(password: string): Promise<string> {
   return ["scrypt", PARAMS.N, PARAMS.r, PARAMS.p, salt.toString("base64"), hash.toString("base64")].join("$");
 }
 
-export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+/**
+ * The stored hash is refused (`weak`) unless it is at least as costly as the ones this server
+ * makes, and not absurdly costly: a hash with small scrypt parameters, a short salt or a short
+ * key (e.g. from a crafted backup) would make guessing cheap, so it never verifies. Its user
+ * cannot log in until an admin sets the password again.
+ */
+export function hashStrength(encoded: string): "ok" | "weak" | "malformed" {
   const parts = encoded.split("$");
-  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
+  if (parts.length !== 6 || parts[0] !== "scrypt") return "malformed";
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  if (![N, r, p].every((x) => Number.isSafeInteger(x) && x > 0)) return "malformed";
+  const salt = Buffer.from(parts[4], "base64");
+  const hash = Buffer.from(parts[5], "base64");
+  if (N < PARAMS.N || r < PARAMS.r || p < PARAMS.p || salt.length < 16 || hash.length < KEY_LENGTH) return "weak";
+  // At most what maxmem allows (128·N·r bytes) and a few times the server's own cost.
+  if (128 * N * r > MAX_MEM || p > 4 || hash.length > 64) return "malformed";
+  return "ok";
+}
+
+export class WeakPasswordHash extends Error {
+  constructor(readonly strength: "weak" | "malformed") {
+    super(strength === "weak" ? "the stored password hash is weaker than this server's scrypt parameters" : "the stored password hash is not a valid scrypt hash");
+  }
+}
+
+/** Throws WeakPasswordHash for a stored hash `hashStrength` does not pass. */
+export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+  const strength = hashStrength(encoded);
+  if (strength !== "ok") throw new WeakPasswordHash(strength);
+  const parts = encoded.split("$");
   const [N, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], "base64");
   const expected = Buffer.from(parts[5], "base64");

@@ -21,13 +21,14 @@ async function makeUserCertificate(name: string): Promise<{ der: Buffer; keyPem:
   return { der, keyPem, pemFile };
 }
 
-/** Adds a user directly in the data dir, before the server starts (as an operator restoring a site would). */
-async function addUserOffline(dataDir: string, name: string, roles: string[]): Promise<void> {
+/** Adds a user directly in the data dir, before the server starts (as an operator restoring a site would), with a bound certificate. */
+async function addUserOffline(dataDir: string, name: string, roles: string[], certificate: Buffer): Promise<void> {
   const store = new LowdbStore({ dir: dataDir });
   await store.open();
   const users = new UserService({ store, clock: systemClock });
   await users.init();
   await users.add(name, roles, "unused-password-for-x509");
+  await users.bindCertificate(name, certificate, "test");
   await store.close();
 }
 
@@ -37,11 +38,11 @@ afterAll(async () => {
 });
 
 describe("X509 user tokens", () => {
-  it("accepts a trusted user certificate and applies the roles of the user its CN names; refuses an untrusted one", async () => {
+  it("accepts a trusted user certificate bound to a user and applies that user's roles; refuses an untrusted one", async () => {
     const dataDir = tempDir("gds-x509-");
     const trusted = await makeUserCertificate("certadmin");
     const stranger = await makeUserCertificate("certadmin"); // same CN, but nobody trusted it
-    await addUserOffline(dataDir, "certadmin", ["DiscoveryAdmin"]);
+    await addUserOffline(dataDir, "certadmin", ["DiscoveryAdmin"], trusted.der);
     fs.mkdirSync(path.join(dataDir, "user-pki/trusted/certs"), { recursive: true });
     fs.copyFileSync(trusted.pemFile, path.join(dataDir, "user-pki/trusted/certs/certadmin.pem"));
 
