@@ -4,6 +4,7 @@ import path from "node:path";
 import { makeDirs } from "./durable-fs.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
+import { DEFAULT_MAX_RECORDS_PER_QUERY, DEFAULT_QUERY_BUDGET_MS_PER_SECOND } from "./directory/limits.js";
 
 /**
  * Settings: env var = CLI flag of `gds start` = key in `<data dir>/gds.config.json`.
@@ -45,6 +46,10 @@ export interface GdsConfig {
   httpPort: number;
   /** Address the HTTP listener binds to (127.0.0.1: only this machine). */
   httpHost: string;
+  /** Most records one QueryApplications / QueryServers call returns (MaxRecordsToReturn 0 or larger → this). */
+  maxRecordsPerQuery: number;
+  /** Directory scan time (ms) a session earns per second for its queries; 0 = unlimited. */
+  queryBudgetMs: number;
 }
 
 interface SettingSpec {
@@ -94,6 +99,14 @@ function durationParser(min: number, max: number) {
     if (ms === undefined) throw new ConfigError(source, `expected a duration such as 90s, 10m, 12h, 365d or 20y, got ${JSON.stringify(raw)}`);
     if (ms < min || ms > max) throw new ConfigError(source, `must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(raw)}`);
     return ms;
+  };
+}
+
+function integerParser(min: number, max: number, note = "") {
+  return (raw: unknown, source: string): number => {
+    const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+    if (String(raw).trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(source, `must be an integer ${min}–${max}${note}, got ${JSON.stringify(raw)}`);
+    return n;
   };
 }
 
@@ -176,6 +189,8 @@ const SETTINGS: SettingSpec[] = [
   { key: "pushTimeoutMs", env: "GDS_PUSH_TIMEOUT", flag: "push-timeout", parse: durationParser(SECOND, 3_600_000) },
   { key: "httpPort", env: "GDS_HTTP_PORT", flag: "http-port", parse: parseHttpPort },
   { key: "httpHost", env: "GDS_HTTP_HOST", flag: "http-host", parse: parseHostname },
+  { key: "maxRecordsPerQuery", env: "GDS_MAX_RECORDS_PER_QUERY", flag: "max-records-per-query", parse: integerParser(1, 100_000) },
+  { key: "queryBudgetMs", env: "GDS_QUERY_BUDGET_MS", flag: "query-budget-ms", parse: integerParser(0, 1000, " (0: unlimited)") },
 ];
 
 /** Every setting's default except the data dir and host name (which depend on where it runs). */
@@ -196,6 +211,8 @@ export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
     pushTimeoutMs: 30_000,
     httpPort: 4841,
     httpHost: "127.0.0.1",
+    maxRecordsPerQuery: DEFAULT_MAX_RECORDS_PER_QUERY,
+    queryBudgetMs: DEFAULT_QUERY_BUDGET_MS_PER_SECOND,
   };
 }
 

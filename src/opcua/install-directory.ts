@@ -1,11 +1,12 @@
 import { DataType, NodeClass, NodeId, Variant, type AddressSpace, type UAMethod } from "node-opcua";
 import type { DirectoryService } from "../directory/directory-service.js";
+import { QueryBudget, type QueryCaller } from "../directory/query-budget.js";
 import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AccessPolicy } from "./access-policy.js";
 import type { ApplicationCodec } from "./application-codec.js";
 import { expectArgumentCount, nodeIdArg, stringArg, stringArrayArg, uint32Arg } from "./arguments.js";
-import { makeMethodHandler, type MethodBody, type SecurityRequirement } from "./method-handler.js";
+import { makeMethodHandler, type CallContext, type MethodBody, type SecurityRequirement } from "./method-handler.js";
 
 /** NodeIds (ns=GDS) of the Directory object and its methods, as the GDS nodeset declares them. */
 export const DIRECTORY_NODE = 141;
@@ -26,11 +27,37 @@ export interface DirectoryInstallOptions {
   codec: ApplicationCodec;
   access: AccessPolicy;
   log: Logger;
+  /** Scan time each session / remote address may use for QueryApplications and QueryServers (default: none). */
+  queryBudget?: QueryBudget;
+}
+
+/** The session and remote address a query is charged to. */
+export function queryCaller(call: CallContext): QueryCaller {
+  const session = call.context.session;
+  let id: string | undefined;
+  try {
+    id = session?.getSessionId().toString();
+  } catch {
+    id = undefined;
+  }
+  const remote = (session?.channel as { remoteAddress?: string } | undefined)?.remoteAddress;
+  return {
+    session: id ? `session:${id}` : undefined,
+    address: typeof remote === "string" && remote !== "" ? remote.replace(/^::ffff:/i, "") : undefined,
+  };
 }
 
 /** Binds the Directory methods of OPC 10000-12 §6 on ns=GDS;i=141. */
 export function installDirectory(opts: DirectoryInstallOptions): void {
   const { directory, codec, access } = opts;
+  const budget = opts.queryBudget ?? new QueryBudget({ msPerSecond: 0 });
+
+  /** Admits the caller, then charges each slice of the scan to it (BadTooManyOperations when used up). */
+  const charged = (call: CallContext) => {
+    const caller = queryCaller(call);
+    budget.admit(caller);
+    return (ms: number) => budget.charge(caller, ms);
+  };
 
   const bind = (name: keyof typeof DIRECTORY_METHODS, security: SecurityRequirement, body: MethodBody) =>
     bindGdsMethod(opts, DIRECTORY_METHODS[name], name, security, body);
@@ -76,9 +103,9 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
     return [codec.recordArrayVariant(directory.findByUri(uri))];
   });
 
-  bind("QueryApplications", "sign", async (args) => {
+  bind("QueryApplications", "sign", async (args, call) => {
     expectArgumentCount(args, ["StartingRecordId", "MaxRecordsToReturn", "ApplicationName", "ApplicationUri", "ApplicationType", "ProductUri", "Capabilities"]);
-    const result = directory.queryApplications({
+    const request = {
       startingRecordId: uint32Arg(args, 0, "StartingRecordId"),
       maxRecordsToReturn: uint32Arg(args, 1, "MaxRecordsToReturn"),
       applicationName: stringArg(args, 2, "ApplicationName"),
@@ -86,7 +113,8 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
       applicationType: uint32Arg(args, 4, "ApplicationType"),
       productUri: stringArg(args, 5, "ProductUri"),
       serverCapabilities: stringArrayArg(args, 6, "Capabilities"),
-    });
+    };
+    const result = await directory.queryApplicationsAsync(request, charged(call));
     return [
       new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }),
       new Variant({ dataType: DataType.UInt32, value: result.nextRecordId }),
@@ -94,16 +122,17 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
     ];
   });
 
-  bind("QueryServers", "sign", async (args) => {
+  bind("QueryServers", "sign", async (args, call) => {
     expectArgumentCount(args, ["StartingRecordId", "MaxRecordsToReturn", "ApplicationName", "ApplicationUri", "ProductUri", "ServerCapabilities"]);
-    const result = directory.queryServers({
+    const request = {
       startingRecordId: uint32Arg(args, 0, "StartingRecordId"),
       maxRecordsToReturn: uint32Arg(args, 1, "MaxRecordsToReturn"),
       applicationName: stringArg(args, 2, "ApplicationName"),
       applicationUri: stringArg(args, 3, "ApplicationUri"),
       productUri: stringArg(args, 4, "ProductUri"),
       serverCapabilities: stringArrayArg(args, 5, "ServerCapabilities"),
-    });
+    };
+    const result = await directory.queryServersAsync(request, charged(call));
     return [new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }), codec.serversVariant(result.servers)];
   });
 

@@ -1,0 +1,143 @@
+/**
+ * How much directory scanning (QueryApplications / QueryServers) one caller may make the server do.
+ * Work is measured as the time the server spends scanning and matching records for the caller, in
+ * milliseconds: that is what other sessions wait for, whatever the filter looks like.
+ *
+ * Token buckets: each session has one (refilled at `msPerSecond`, holding at most `burstMs`), and
+ * each remote address has one `addressFactor` times larger that all its sessions share (many
+ * sessions from one host do not multiply its share). A query is refused at once with
+ * BadTooManyOperations while a bucket it draws from is empty; a running query is charged after
+ * each slice of work and stopped with BadTooManyOperations if it empties one. Buckets that are
+ * full again are forgotten, so the tables stay as small as the set of busy callers.
+ */
+import { GdsError } from "../errors.js";
+
+export interface QueryBudgetOptions {
+  /** Scan time a session earns per second (ms). 0 turns the budget off. */
+  msPerSecond: number;
+  /** What a session can spend at once (ms); default 10 s worth of msPerSecond. */
+  burstMs?: number;
+  /** An address's bucket is this many sessions' worth (default 4). */
+  addressFactor?: number;
+  /** Monotonic milliseconds (default performance.now). */
+  now?: () => number;
+}
+
+/** Who is asking: the session and the remote address of its channel, when known. */
+export interface QueryCaller {
+  session?: string;
+  address?: string;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+class Buckets {
+  private readonly map = new Map<string, Bucket>();
+  private lastSweep = 0;
+
+  constructor(
+    private readonly rate: number,
+    private readonly capacity: number,
+  ) {}
+
+  /** Current balance of `key` (refilled up to now). */
+  balance(key: string, now: number): number {
+    const b = this.map.get(key);
+    if (!b) return this.capacity;
+    b.tokens = Math.min(this.capacity, b.tokens + ((now - b.at) * this.rate) / 1000);
+    b.at = now;
+    return b.tokens;
+  }
+
+  /** Takes `ms` from `key` (may go below zero); returns the balance after. */
+  take(key: string, ms: number, now: number): number {
+    let b = this.map.get(key);
+    if (!b) {
+      b = { tokens: this.capacity, at: now };
+      this.map.set(key, b);
+    }
+    const left = this.balance(key, now) - ms;
+    b.tokens = left;
+    this.sweep(now);
+    return left;
+  }
+
+  /** Time until `key` has a positive balance again (ms). */
+  waitMs(key: string, now: number): number {
+    const bal = this.balance(key, now);
+    return bal > 0 ? 0 : Math.ceil(((-bal + 1) * 1000) / this.rate);
+  }
+
+  size(): number {
+    return this.map.size;
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 1000 && this.map.size < 10_000) return;
+    this.lastSweep = now;
+    for (const [key, b] of this.map) {
+      if (b.tokens + ((now - b.at) * this.rate) / 1000 >= this.capacity) this.map.delete(key);
+    }
+  }
+}
+
+export class QueryBudget {
+  private readonly sessions: Buckets | undefined;
+  private readonly addresses: Buckets | undefined;
+  private readonly now: () => number;
+  readonly msPerSecond: number;
+  readonly burstMs: number;
+  readonly addressFactor: number;
+
+  constructor(opts: QueryBudgetOptions) {
+    if (!Number.isFinite(opts.msPerSecond) || opts.msPerSecond < 0) throw new RangeError("QueryBudget: msPerSecond must be >= 0");
+    this.msPerSecond = opts.msPerSecond;
+    this.burstMs = opts.burstMs ?? opts.msPerSecond * 10;
+    this.addressFactor = opts.addressFactor ?? 4;
+    this.now = opts.now ?? (() => performance.now());
+    if (this.msPerSecond > 0) {
+      this.sessions = new Buckets(this.msPerSecond, this.burstMs);
+      this.addresses = new Buckets(this.msPerSecond * this.addressFactor, this.burstMs * this.addressFactor);
+    }
+  }
+
+  /** Throws BadTooManyOperations when the caller's session or address has nothing left. */
+  admit(caller: QueryCaller): void {
+    if (!this.sessions || !this.addresses) return;
+    const now = this.now();
+    if (caller.session !== undefined && this.sessions.balance(caller.session, now) <= 0) {
+      throw exhausted("this session", this.sessions.waitMs(caller.session, now), this.msPerSecond);
+    }
+    if (caller.address !== undefined && this.addresses.balance(caller.address, now) <= 0) {
+      throw exhausted(`address ${caller.address}`, this.addresses.waitMs(caller.address, now), this.msPerSecond * this.addressFactor);
+    }
+  }
+
+  /**
+   * Charges `ms` of scan work to the caller. Throws BadTooManyOperations when that emptied the
+   * session's or the address's bucket (the query doing the work should stop).
+   */
+  charge(caller: QueryCaller, ms: number): void {
+    if (!this.sessions || !this.addresses || !(ms > 0)) return;
+    const now = this.now();
+    const s = caller.session !== undefined ? this.sessions.take(caller.session, ms, now) : 1;
+    const a = caller.address !== undefined ? this.addresses.take(caller.address, ms, now) : 1;
+    if (s <= 0) throw exhausted("this session", this.sessions.waitMs(caller.session!, now), this.msPerSecond);
+    if (a <= 0) throw exhausted(`address ${caller.address}`, this.addresses.waitMs(caller.address!, now), this.msPerSecond * this.addressFactor);
+  }
+
+  /** Number of callers currently tracked (sessions, addresses); for tests and diagnostics. */
+  tracked(): { sessions: number; addresses: number } {
+    return { sessions: this.sessions?.size() ?? 0, addresses: this.addresses?.size() ?? 0 };
+  }
+}
+
+function exhausted(who: string, waitMs: number, rate: number): GdsError {
+  return new GdsError(
+    "BadTooManyOperations",
+    `directory query budget of ${who} is used up (${rate} ms of scanning per second); retry in ${Math.max(1, Math.ceil(waitMs))} ms, or narrow the filter`,
+  );
+}
