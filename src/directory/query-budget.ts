@@ -6,9 +6,11 @@
  * Token buckets: each session has one (refilled at `msPerSecond`, holding at most `burstMs`), and
  * each remote address has one `addressFactor` times larger that all its sessions share (many
  * sessions from one host do not multiply its share). A query is refused at once with
- * BadTooManyOperations while a bucket it draws from is empty; a running query is charged after
- * each slice of work and stopped with BadTooManyOperations if it empties one. Buckets that are
- * full again are forgotten, so the tables stay as small as the set of busy callers.
+ * BadTooManyOperations while a bucket it draws from is empty (balance ≤ 0). An admitted query is
+ * charged after each slice of its work and may overdraw (the debt delays the caller's next query),
+ * but it is stopped with BadTooManyOperations once a bucket is more than a whole burst in debt: one
+ * call never costs more than about two bursts. Buckets that are full again are forgotten, so the
+ * tables stay as small as the set of busy callers.
  */
 import { GdsError } from "../errors.js";
 
@@ -117,16 +119,16 @@ export class QueryBudget {
   }
 
   /**
-   * Charges `ms` of scan work to the caller. Throws BadTooManyOperations when that emptied the
-   * session's or the address's bucket (the query doing the work should stop).
+   * Charges `ms` of scan work to the caller. Throws BadTooManyOperations when that put the
+   * session's or the address's bucket more than a burst in debt (the query doing the work stops).
    */
   charge(caller: QueryCaller, ms: number): void {
     if (!this.sessions || !this.addresses || !(ms > 0)) return;
     const now = this.now();
     const s = caller.session !== undefined ? this.sessions.take(caller.session, ms, now) : 1;
     const a = caller.address !== undefined ? this.addresses.take(caller.address, ms, now) : 1;
-    if (s <= 0) throw exhausted("this session", this.sessions.waitMs(caller.session!, now), this.msPerSecond);
-    if (a <= 0) throw exhausted(`address ${caller.address}`, this.addresses.waitMs(caller.address!, now), this.msPerSecond * this.addressFactor);
+    if (s < -this.burstMs) throw exhausted("this session", this.sessions.waitMs(caller.session!, now), this.msPerSecond);
+    if (a < -this.burstMs * this.addressFactor) throw exhausted(`address ${caller.address}`, this.addresses.waitMs(caller.address!, now), this.msPerSecond * this.addressFactor);
   }
 
   /** Number of callers currently tracked (sessions, addresses); for tests and diagnostics. */
