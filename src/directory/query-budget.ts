@@ -63,21 +63,21 @@ class Buckets {
     }
     const left = this.balance(key, now) - ms;
     b.tokens = left;
-    this.sweep(now);
     return left;
   }
 
   /** Time until `key` has a positive balance again (ms). */
   waitMs(key: string, now: number): number {
     const bal = this.balance(key, now);
-    return bal > 0 ? 0 : Math.ceil(((-bal + 1) * 1000) / this.rate);
+    return bal > 0 ? 0 : Math.ceil((-bal * 1000) / this.rate) + 1;
   }
 
   size(): number {
     return this.map.size;
   }
 
-  private sweep(now: number): void {
+  /** Forgets buckets that are full again (at most once a second unless the table is large). */
+  sweep(now: number): void {
     if (now - this.lastSweep < 1000 && this.map.size < 10_000) return;
     this.lastSweep = now;
     for (const [key, b] of this.map) {
@@ -127,6 +127,8 @@ export class QueryBudget {
     const now = this.now();
     const s = caller.session !== undefined ? this.sessions.take(caller.session, ms, now) : 1;
     const a = caller.address !== undefined ? this.addresses.take(caller.address, ms, now) : 1;
+    this.sessions.sweep(now);
+    this.addresses.sweep(now);
     if (s < -this.burstMs) throw exhausted("this session", this.sessions.waitMs(caller.session!, now), this.msPerSecond);
     if (a < -this.burstMs * this.addressFactor) throw exhausted(`address ${caller.address}`, this.addresses.waitMs(caller.address!, now), this.msPerSecond * this.addressFactor);
   }
