@@ -70,7 +70,7 @@ interface RunResult {
 async function runConfig(label: string, env: Record<string, string>, progress: (l: string) => void): Promise<RunResult> {
   const dataDir = tempDir("gds-bench-flood-data-");
   const port = await freePort();
-  const gds: StartedChild = await startChild([GDS_CLI, "start"], { ...gdsChildEnv(port, dataDir), GDS_LOG_LEVEL: "warn", ...env });
+  const gds: StartedChild = await startChild([GDS_CLI, "start"], { ...gdsChildEnv(port, dataDir), ...env });
   const endpointUrl = `opc.tcp://127.0.0.1:${port}`;
   const pki = tempDir("gds-bench-flood-client-pki-");
   let admin: BenchClient | undefined;
@@ -83,7 +83,7 @@ async function runConfig(label: string, env: Record<string, string>, progress: (
       Array.from({ length: 20 }, async () => {
         while (next < APPS) {
           const i = next++;
-          const app: BenchApp = { applicationUri: `urn:bench:flood:${i}`, name: longName(i), discoveryUrl: `opc.tcp://flood-${i}.local:4840` };
+          const app: BenchApp = { applicationUri: `urn:bench:flood:${"x".repeat(200)}:${i}`, name: longName(i), discoveryUrl: `opc.tcp://flood-${i}.local:4840` };
           await admin!.register(await admin!.record(app));
         }
       }),

@@ -133,6 +133,17 @@ export class QueryBudget {
     if (a < -this.burstMs * this.addressFactor) throw exhausted(`address ${caller.address}`, this.addresses.waitMs(caller.address!, now), this.msPerSecond * this.addressFactor);
   }
 
+  /**
+   * Charges work done outside the scan (encoding and encrypting the answer) without stopping
+   * anything: the debt delays the caller's next query.
+   */
+  debit(caller: QueryCaller, ms: number): void {
+    if (!this.sessions || !this.addresses || !(ms > 0)) return;
+    const now = this.now();
+    if (caller.session !== undefined) this.sessions.take(caller.session, ms, now);
+    if (caller.address !== undefined) this.addresses.take(caller.address, ms, now);
+  }
+
   /** Number of callers currently tracked (sessions, addresses); for tests and diagnostics. */
   tracked(): { sessions: number; addresses: number } {
     return { sessions: this.sessions?.size() ?? 0, addresses: this.addresses?.size() ?? 0 };
