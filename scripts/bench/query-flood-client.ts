@@ -32,7 +32,7 @@ const loops = clients.flatMap((c, si) =>
     for (let n = 0; !stop; n++) {
       const pattern = WORST_NAME_PATTERNS[(n + k) % WORST_NAME_PATTERNS.length]!;
       const method = (n + k) % 2 === 0 ? "QueryServers" : "QueryApplications";
-      const r = await c.query(method, { max: 0, name: pattern, uri: WORST_URI_PATTERN }).catch((err: unknown) => ({ status: `error: ${String(err)}`, records: 0 }));
+      const r = await c.query(method, { max: 0, name: pattern, uri: WORST_URI_PATTERN }).catch((err: unknown) => ({ status: `error: ${String(err).slice(0, 40)}`, records: 0 }));
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
       maxRecords = Math.max(maxRecords, r.records);
       calls++;

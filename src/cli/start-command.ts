@@ -24,6 +24,10 @@ SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid i
   --push-interval DUR               GDS_PUSH_INTERVAL (1h): how often push management looks for work
   --push-concurrency N              GDS_PUSH_CONCURRENCY (4): push cycles at once
   --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device
+  --max-records-per-query N         GDS_MAX_RECORDS_PER_QUERY (1000): records per QueryApplications/
+                                    QueryServers call (MaxRecordsToReturn 0 or larger gets this)
+  --query-budget-ms N               GDS_QUERY_BUDGET_MS (100): directory scan ms per second per
+                                    session (an address: 4x); 0 = unlimited
 `;
 
 /** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0; SIGHUP reopens audit.log. */

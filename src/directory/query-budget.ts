@@ -10,9 +10,16 @@
  * charged after each slice of its work and may overdraw (the debt delays the caller's next query),
  * but it is stopped with BadTooManyOperations once a bucket is more than a whole burst in debt: one
  * call never costs more than about two bursts. Buckets that are full again are forgotten, so the
- * tables stay as small as the set of busy callers.
+ * tables stay as small as the set of busy callers. Independently of the buckets, a session may have
+ * at most MAX_QUERIES_IN_FLIGHT_PER_SESSION queries running and an address
+ * MAX_QUERIES_IN_FLIGHT_PER_ADDRESS (pipelining more only queues work that others wait behind).
  */
 import { GdsError } from "../errors.js";
+
+/** Queries one session may have running at once; more are refused at once. */
+export const MAX_QUERIES_IN_FLIGHT_PER_SESSION = 2;
+/** Queries all sessions of one remote address may have running at once. */
+export const MAX_QUERIES_IN_FLIGHT_PER_ADDRESS = 8;
 
 export interface QueryBudgetOptions {
   /** Scan time a session earns per second (ms). 0 turns the budget off. */
@@ -90,6 +97,8 @@ export class QueryBudget {
   private readonly sessions: Buckets | undefined;
   private readonly addresses: Buckets | undefined;
   private readonly now: () => number;
+  /** Running queries by session key and by `addr:<address>`. */
+  private readonly inFlight = new Map<string, number>();
   readonly msPerSecond: number;
   readonly burstMs: number;
   readonly addressFactor: number;
@@ -104,6 +113,35 @@ export class QueryBudget {
       this.sessions = new Buckets(this.msPerSecond, this.burstMs);
       this.addresses = new Buckets(this.msPerSecond * this.addressFactor, this.burstMs * this.addressFactor);
     }
+  }
+
+  /**
+   * Starts a query: throws BadTooManyOperations when the caller's session or address has too many
+   * queries running (MAX_QUERIES_IN_FLIGHT_*), or nothing left in its bucket. Returns the function
+   * that ends the query (call it exactly once, also on failure).
+   */
+  begin(caller: QueryCaller): () => void {
+    const s = caller.session !== undefined ? (this.inFlight.get(caller.session) ?? 0) : 0;
+    const a = caller.address !== undefined ? (this.inFlight.get(`addr:${caller.address}`) ?? 0) : 0;
+    if (s >= MAX_QUERIES_IN_FLIGHT_PER_SESSION) {
+      throw new GdsError("BadTooManyOperations", `this session already has ${s} directory queries running (at most ${MAX_QUERIES_IN_FLIGHT_PER_SESSION}); wait for their answers`);
+    }
+    if (a >= MAX_QUERIES_IN_FLIGHT_PER_ADDRESS) {
+      throw new GdsError("BadTooManyOperations", `address ${caller.address} already has ${a} directory queries running (at most ${MAX_QUERIES_IN_FLIGHT_PER_ADDRESS}); wait for their answers`);
+    }
+    this.admit(caller);
+    const keys = [caller.session, caller.address !== undefined ? `addr:${caller.address}` : undefined].filter((k): k is string => k !== undefined);
+    for (const k of keys) this.inFlight.set(k, (this.inFlight.get(k) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      for (const k of keys) {
+        const n = (this.inFlight.get(k) ?? 1) - 1;
+        if (n <= 0) this.inFlight.delete(k);
+        else this.inFlight.set(k, n);
+      }
+    };
   }
 
   /** Throws BadTooManyOperations when the caller's session or address has nothing left. */

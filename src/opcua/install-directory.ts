@@ -59,15 +59,17 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
   const budget = opts.queryBudget ?? new QueryBudget({ msPerSecond: 0 });
 
   /**
-   * Admits the caller, then charges each slice of the scan to it (BadTooManyOperations when used
-   * up); `answered(n)` charges the estimated cost of encoding and encrypting n records.
+   * Admits the caller (BadTooManyOperations with too many queries running or the budget used up),
+   * then charges each slice of the scan to it; `answered(n)` charges the estimated cost of
+   * encoding and encrypting n records; `end()` when the query is over.
    */
   const charged = (call: CallContext) => {
     const caller = queryCaller(call);
-    budget.admit(caller);
+    const end = budget.begin(caller);
     return {
       onTurn: (ms: number) => budget.charge(caller, ms),
       answered: (records: number) => budget.debit(caller, records * ANSWER_COST_MS_PER_RECORD),
+      end,
     };
   };
 
@@ -127,7 +129,12 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
       serverCapabilities: stringArrayArg(args, 6, "Capabilities"),
     };
     const work = charged(call);
-    const result = await directory.queryApplicationsAsync(request, work.onTurn);
+    let result;
+    try {
+      result = await directory.queryApplicationsAsync(request, work.onTurn);
+    } finally {
+      work.end();
+    }
     work.answered(result.applications.length);
     return [
       new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }),
@@ -147,7 +154,12 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
       serverCapabilities: stringArrayArg(args, 5, "ServerCapabilities"),
     };
     const work = charged(call);
-    const result = await directory.queryServersAsync(request, work.onTurn);
+    let result;
+    try {
+      result = await directory.queryServersAsync(request, work.onTurn);
+    } finally {
+      work.end();
+    }
     work.answered(result.servers.length);
     return [new Variant({ dataType: DataType.DateTime, value: result.lastCounterResetTime }), codec.serversVariant(result.servers)];
   });

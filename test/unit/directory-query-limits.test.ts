@@ -1,4 +1,8 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "@jest/globals";
+import { loadConfig } from "../../src/config.js";
 import type { ApplicationRecord } from "../../src/directory/application-record.js";
 import { APPLICATIONS_COLLECTION, DIRECTORY_META_KEY, DirectoryService, META_COLLECTION } from "../../src/directory/directory-service.js";
 import type { QueryApplicationsRequest, QueryServersRequest } from "../../src/directory/directory-service.types.js";
@@ -172,6 +176,19 @@ describe("QueryBudget", () => {
     b.admit({ session: "c", address: "other" });
   });
 
+  it("limits the queries running at once per session and per address", () => {
+    const b = new QueryBudget({ msPerSecond: 0 });
+    const ends = [b.begin({ session: "a", address: "h" }), b.begin({ session: "a", address: "h" })];
+    throwsGdsError(() => b.begin({ session: "a", address: "h" }), "BadTooManyOperations", "this session already has 2");
+    for (let i = 0; i < 6; i++) ends.push(b.begin({ session: `s${i}`, address: "h" }));
+    throwsGdsError(() => b.begin({ session: "fresh", address: "h" }), "BadTooManyOperations", "address h already has 8");
+    b.begin({ session: "elsewhere", address: "other" })();
+    ends[0]!();
+    ends[0]!(); // ending twice counts once
+    b.begin({ session: "a", address: "h" });
+    throwsGdsError(() => b.begin({ session: "b", address: "h" }), "BadTooManyOperations", "address h");
+  });
+
   it("0 turns it off; full buckets are forgotten", () => {
     const off = new QueryBudget({ msPerSecond: 0 });
     off.charge({ session: "a" }, 1e9);
@@ -228,5 +245,23 @@ describe("LIKE over long non-ASCII names", () => {
     expect(names.every((n) => matching(n))).toBe(true);
     // Evaluating every list for every character made this ~40x the baseline; now about 1-2x.
     expect(hostile.ms).toBeLessThan(10 * Math.max(baseline.ms, 1));
+  });
+});
+
+describe("settings", () => {
+  it("GDS_MAX_RECORDS_PER_QUERY and GDS_QUERY_BUDGET_MS: defaults, env, flags, and bad values refused naming the setting", () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), "gds-limits-config-"));
+    try {
+      const defaults = loadConfig({ env: { GDS_DATA_DIR: d }, flags: {}, cwd: "/" });
+      expect(defaults.maxRecordsPerQuery).toBe(1000);
+      expect(defaults.queryBudgetMs).toBe(100);
+      const set = loadConfig({ env: { GDS_DATA_DIR: d, GDS_MAX_RECORDS_PER_QUERY: "250" }, flags: { "query-budget-ms": "0" }, cwd: "/" });
+      expect(set.maxRecordsPerQuery).toBe(250);
+      expect(set.queryBudgetMs).toBe(0);
+      expect(() => loadConfig({ env: { GDS_DATA_DIR: d, GDS_MAX_RECORDS_PER_QUERY: "0" }, flags: {}, cwd: "/" })).toThrow(/GDS_MAX_RECORDS_PER_QUERY/);
+      expect(() => loadConfig({ env: { GDS_DATA_DIR: d, GDS_QUERY_BUDGET_MS: "fast" }, flags: {}, cwd: "/" })).toThrow(/GDS_QUERY_BUDGET_MS/);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
   });
 });
