@@ -37,8 +37,12 @@ export interface DirectoryInstallOptions {
   queryBudget?: QueryBudget;
 }
 
-/** The session and remote address a query is charged to. */
-export function queryCaller(call: CallContext): QueryCaller {
+/**
+ * The session and remote address a query is charged to. Authenticated sessions are charged per
+ * session only (a SCADA host may run dozens of them; the user is accountable); anonymous sessions
+ * also share their address's limits.
+ */
+export function queryCaller(call: CallContext, authenticated: boolean): QueryCaller {
   const session = call.context.session;
   let id: string | undefined;
   try {
@@ -49,7 +53,7 @@ export function queryCaller(call: CallContext): QueryCaller {
   const remote = (session?.channel as { remoteAddress?: string } | undefined)?.remoteAddress;
   return {
     session: id ? `session:${id}` : undefined,
-    address: typeof remote === "string" && remote !== "" ? remote.replace(/^::ffff:/i, "") : undefined,
+    address: !authenticated && typeof remote === "string" && remote !== "" ? remote.replace(/^::ffff:/i, "") : undefined,
   };
 }
 
@@ -64,7 +68,7 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
    * encoding and encrypting n records; `end()` when the query is over.
    */
   const charged = (call: CallContext) => {
-    const caller = queryCaller(call);
+    const caller = queryCaller(call, access.isAuthenticated(call));
     const end = budget.begin(caller);
     return {
       onTurn: (ms: number) => budget.charge(caller, ms),

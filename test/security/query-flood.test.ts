@@ -11,7 +11,8 @@ import { percentile } from "../../scripts/bench/stats.js";
 const APPS = 1000;
 const CAP = 250;
 const FLOOD_SESSIONS = 8;
-const IN_FLIGHT = 3;
+/** Pipelined calls per flooding session: as many as a session may have running (more are refused at once). */
+const IN_FLIGHT = 2;
 const READ_SAMPLES = 40;
 const READ_P99_BOUND_MS = 1000;
 
@@ -187,6 +188,12 @@ describe("per-session query budget", () => {
       }
       expect(refused).toBeDefined();
       expect(refused!.text).toMatch(/budget of this session.*retry in \d+ ms/);
+
+      // Pipelining more than 2 queries on one session: the extra ones are refused at once.
+      const burst = await Promise.all(Array.from({ length: 6 }, () => queryServers(other, { name: WORST_NAME_PATTERNS[0], uri: WORST_URI_PATTERN })));
+      const extra = burst.filter((r) => r.statusCode.value === StatusCodes.BadTooManyOperations.value);
+      expect(extra.length).toBeGreaterThan(0);
+      expect(extra.some((r) => /already has 2 directory queries running/.test(r.text ?? ""))).toBe(true);
 
       // Another session (same address: its bucket is larger) is still served.
       expect((await queryServers(other, { name: "%x%" })).statusCode.name).toBe("Good");
