@@ -124,10 +124,10 @@ export class QueryBudget {
     const s = caller.session !== undefined ? (this.inFlight.get(caller.session) ?? 0) : 0;
     const a = caller.address !== undefined ? (this.inFlight.get(`addr:${caller.address}`) ?? 0) : 0;
     if (s >= MAX_QUERIES_IN_FLIGHT_PER_SESSION) {
-      throw new GdsError("BadTooManyOperations", `this session already has ${s} directory queries running (at most ${MAX_QUERIES_IN_FLIGHT_PER_SESSION}); wait for their answers`);
+      throw new QueryRefusedError(`this session already has ${s} directory queries running (at most ${MAX_QUERIES_IN_FLIGHT_PER_SESSION}); wait for their answers`, 0);
     }
     if (a >= MAX_QUERIES_IN_FLIGHT_PER_ADDRESS) {
-      throw new GdsError("BadTooManyOperations", `address ${caller.address} already has ${a} directory queries running (at most ${MAX_QUERIES_IN_FLIGHT_PER_ADDRESS}); wait for their answers`);
+      throw new QueryRefusedError(`address ${caller.address} already has ${a} directory queries running (at most ${MAX_QUERIES_IN_FLIGHT_PER_ADDRESS}); wait for their answers`, 0);
     }
     this.admit(caller);
     const keys = [caller.session, caller.address !== undefined ? `addr:${caller.address}` : undefined].filter((k): k is string => k !== undefined);
@@ -188,9 +188,19 @@ export class QueryBudget {
   }
 }
 
+/** BadTooManyOperations from the budget; `retryAfterMs` says when asking again may succeed. */
+export class QueryRefusedError extends GdsError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super("BadTooManyOperations", message);
+  }
+}
+
 function exhausted(who: string, waitMs: number, rate: number): GdsError {
-  return new GdsError(
-    "BadTooManyOperations",
+  return new QueryRefusedError(
     `directory query budget of ${who} is used up (${rate} ms of scanning per second); retry in ${Math.max(1, Math.ceil(waitMs))} ms, or narrow the filter`,
+    Math.max(1, Math.ceil(waitMs)),
   );
 }

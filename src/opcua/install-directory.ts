@@ -1,6 +1,6 @@
 import { DataType, NodeClass, NodeId, Variant, type AddressSpace, type UAMethod } from "node-opcua";
 import type { DirectoryService } from "../directory/directory-service.js";
-import { QueryBudget, type QueryCaller } from "../directory/query-budget.js";
+import { QueryBudget, QueryRefusedError, type QueryCaller } from "../directory/query-budget.js";
 import { GdsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AccessPolicy } from "./access-policy.js";
@@ -25,6 +25,9 @@ export const DIRECTORY_METHODS = {
  * caller's query budget after the scan: a page of 1,000 records with long names takes ~10 ms.
  */
 const ANSWER_COST_MS_PER_RECORD = 0.01;
+
+/** How long a query refused by the budget or the in-flight limit waits before its answer (ms). */
+const REFUSAL_DELAY_MS = 500;
 
 export interface DirectoryInstallOptions {
   addressSpace: AddressSpace;
@@ -67,9 +70,17 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
    * then charges each slice of the scan to it; `answered(n)` charges the estimated cost of
    * encoding and encrypting n records; `end()` when the query is over.
    */
-  const charged = (call: CallContext) => {
+  const charged = async (call: CallContext) => {
     const caller = queryCaller(call, access.isAuthenticated(call));
-    const end = budget.begin(caller);
+    let end: () => void;
+    try {
+      end = budget.begin(caller);
+    } catch (err) {
+      // Answer a refusal after a pause: a client that retries at once cannot spin the server
+      // (each call still costs decrypting and encoding) faster than one call per pause and lane.
+      if (err instanceof QueryRefusedError) await new Promise((resolve) => setTimeout(resolve, REFUSAL_DELAY_MS));
+      throw err;
+    }
     return {
       onTurn: (ms: number) => budget.charge(caller, ms),
       answered: (records: number) => budget.debit(caller, records * ANSWER_COST_MS_PER_RECORD),
@@ -132,7 +143,7 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
       productUri: stringArg(args, 5, "ProductUri"),
       serverCapabilities: stringArrayArg(args, 6, "Capabilities"),
     };
-    const work = charged(call);
+    const work = await charged(call);
     let result;
     try {
       result = await directory.queryApplicationsAsync(request, work.onTurn);
@@ -157,7 +168,7 @@ export function installDirectory(opts: DirectoryInstallOptions): void {
       productUri: stringArg(args, 4, "ProductUri"),
       serverCapabilities: stringArrayArg(args, 5, "ServerCapabilities"),
     };
-    const work = charged(call);
+    const work = await charged(call);
     let result;
     try {
       result = await directory.queryServersAsync(request, work.onTurn);
