@@ -4,6 +4,7 @@ import path from "node:path";
 import { makeDirs } from "./durable-fs.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
+import { DEFAULT_MAX_RECORDS_PER_QUERY, DEFAULT_QUERY_BUDGET_MS_PER_SECOND } from "./directory/limits.js";
 
 /**
  * Settings: env var = CLI flag of `gds start` = key in `<data dir>/gds.config.json`.
@@ -65,6 +66,10 @@ export interface GdsConfig {
   sessionActivationTimeoutMs: number;
   /** An anonymous session idle this long (ms) is closed, whatever timeout it asked for. */
   anonymousSessionTimeoutMs: number;
+  /** Most records one QueryApplications / QueryServers call returns (MaxRecordsToReturn 0 or larger → this). */
+  maxRecordsPerQuery: number;
+  /** Directory scan time (ms) a session earns per second for its queries; 0 = unlimited. */
+  queryBudgetMs: number;
 }
 
 interface SettingSpec {
@@ -100,14 +105,6 @@ function parseHostname(raw: unknown, source: string): string {
   return s;
 }
 
-function integerParser(min: number, max: number) {
-  return (raw: unknown, source: string): number => {
-    const n = typeof raw === "number" ? raw : Number(String(raw).trim());
-    if (String(raw).trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(source, `must be an integer ${min}–${max}, got ${JSON.stringify(raw)}`);
-    return n;
-  };
-}
-
 function parseBoolean(raw: unknown, source: string): boolean {
   if (typeof raw === "boolean") return raw;
   const s = String(raw).trim().toLowerCase();
@@ -122,6 +119,14 @@ function durationParser(min: number, max: number) {
     if (ms === undefined) throw new ConfigError(source, `expected a duration such as 90s, 10m, 12h, 365d or 20y, got ${JSON.stringify(raw)}`);
     if (ms < min || ms > max) throw new ConfigError(source, `must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(raw)}`);
     return ms;
+  };
+}
+
+function integerParser(min: number, max: number, note = "") {
+  return (raw: unknown, source: string): number => {
+    const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+    if (String(raw).trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(source, `must be an integer ${min}–${max}${note}, got ${JSON.stringify(raw)}`);
+    return n;
   };
 }
 
@@ -234,6 +239,8 @@ const SETTINGS: SettingSpec[] = [
   { key: "maxPendingSessionsPerAddress", env: "GDS_MAX_PENDING_SESSIONS_PER_ADDRESS", flag: "max-pending-sessions-per-address", parse: integerParser(1, 100_000) },
   { key: "sessionActivationTimeoutMs", env: "GDS_SESSION_ACTIVATION_TIMEOUT", flag: "session-activation-timeout", parse: durationParser(SECOND, 600 * SECOND) },
   { key: "anonymousSessionTimeoutMs", env: "GDS_ANONYMOUS_SESSION_TIMEOUT", flag: "anonymous-session-timeout", parse: durationParser(SECOND, 3_600_000) },
+  { key: "maxRecordsPerQuery", env: "GDS_MAX_RECORDS_PER_QUERY", flag: "max-records-per-query", parse: integerParser(1, 100_000) },
+  { key: "queryBudgetMs", env: "GDS_QUERY_BUDGET_MS", flag: "query-budget-ms", parse: integerParser(0, 1000, " (0: unlimited)") },
 ];
 
 /** Every setting's default except the data dir and host name (which depend on where it runs). */
@@ -262,6 +269,8 @@ export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
     maxPendingSessionsPerAddress: 64,
     sessionActivationTimeoutMs: 15_000,
     anonymousSessionTimeoutMs: 300_000,
+    maxRecordsPerQuery: DEFAULT_MAX_RECORDS_PER_QUERY,
+    queryBudgetMs: DEFAULT_QUERY_BUDGET_MS_PER_SECOND,
   };
 }
 

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { GdsConfig } from "./config.js";
 import { acquireDataDirLock } from "./data-dir-lock.js";
 import { DirectoryService } from "./directory/directory-service.js";
+import { QueryBudget } from "./directory/query-budget.js";
 import { createLogger, type Logger } from "./log.js";
 import { startGdsEndpoint, type GdsEndpoint } from "./opcua/gds-server.js";
 import { opsAdminExtension } from "./opcua/install-ops-admin.js";
@@ -64,7 +65,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     await store.open();
     const openStore = store;
     audit = await FileAuditLog.open({ dataDir: config.dataDir, clock, log });
-    const directory = new DirectoryService({ store, clock, counterResetTime: store.createdAt, audit });
+    const directory = new DirectoryService({ store, clock, counterResetTime: store.createdAt, audit, maxRecordsPerQuery: config.maxRecordsPerQuery });
     await directory.init();
     // Failed logins are counted on /metrics once the metrics exist (they are made after the endpoint).
     let countLoginFailure: ((reason: string) => void) | undefined;
@@ -158,6 +159,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       dataDir: config.dataDir,
       acceptUnknownCertificates: config.acceptUnknownCertificates,
       directory,
+      queryBudget: new QueryBudget({ msPerSecond: config.queryBudgetMs }),
       users,
       log,
       adminExtensions: [

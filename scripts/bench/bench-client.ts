@@ -18,7 +18,7 @@ import {
 
 export const GDS_NAMESPACE_URI = "http://opcfoundation.org/UA/GDS/";
 const DIRECTORY = 141;
-const M = { FindApplications: 143, RegisterApplication: 146, UnregisterApplication: 149, QueryServers: 151 } as const;
+const M = { FindApplications: 143, RegisterApplication: 146, UnregisterApplication: 149, QueryServers: 151, QueryApplications: 992 } as const;
 const APPLICATION_RECORD_DATA_TYPE = 1;
 
 export interface BenchApp {
@@ -35,7 +35,8 @@ export class BenchClient {
     private readonly certificateManager: OPCUACertificateManager,
   ) {}
 
-  static async connect(endpointUrl: string, user: { userName: string; password: string }, pkiDir: string): Promise<BenchClient> {
+  /** `user` null: an anonymous session. */
+  static async connect(endpointUrl: string, user: { userName: string; password: string } | null, pkiDir: string): Promise<BenchClient> {
     const certificateManager = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: true });
     const client = OPCUAClient.create({
       applicationName: "opcua-gds-bench-client",
@@ -48,7 +49,9 @@ export class BenchClient {
       requestedSessionTimeout: 600_000, // the session lives for the whole run
     });
     await client.connect(endpointUrl);
-    const session = await client.createSession({ type: UserTokenType.UserName, userName: user.userName, password: user.password });
+    const session = await client.createSession(
+      user ? { type: UserTokenType.UserName, userName: user.userName, password: user.password } : { type: UserTokenType.Anonymous },
+    );
     const nsArray = (await session.readNamespaceArray()) as string[];
     const gdsNs = nsArray.indexOf(GDS_NAMESPACE_URI);
     if (gdsNs < 0) throw new Error(`server has no ${GDS_NAMESPACE_URI} namespace`);
@@ -109,6 +112,23 @@ export class BenchClient {
       new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: null }),
     ]);
     return (out[1]?.value as unknown[] | null)?.length ?? 0;
+  }
+
+  /**
+   * QueryServers or QueryApplications with MaxRecordsToReturn `max`; resolves to the StatusCode's
+   * name and the number of records (ServerOnNetwork entries / ApplicationDescriptions) returned.
+   */
+  async query(method: "QueryServers" | "QueryApplications", q: { name?: string; uri?: string; max?: number; start?: number }): Promise<{ status: string; records: number }> {
+    const str = (value: string | null) => new Variant({ dataType: DataType.String, value });
+    const u32 = (value: number) => new Variant({ dataType: DataType.UInt32, value });
+    const noCaps = new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: null });
+    const inputArguments =
+      method === "QueryServers"
+        ? [u32(q.start ?? 0), u32(q.max ?? 0), str(q.name ?? null), str(q.uri ?? null), str(null), noCaps]
+        : [u32(q.start ?? 0), u32(q.max ?? 0), str(q.name ?? null), str(q.uri ?? null), u32(0), str(null), noCaps];
+    const r = await this.session.call({ objectId: this.node(DIRECTORY), methodId: this.node(M[method]), inputArguments });
+    const list = r.outputArguments?.[method === "QueryServers" ? 1 : 2]?.value as unknown[] | null | undefined;
+    return { status: r.statusCode.name, records: list?.length ?? 0 };
   }
 
   async close(): Promise<void> {

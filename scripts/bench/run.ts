@@ -9,7 +9,8 @@
 //  6. issue 3: CSR-signing throughput of our CA backend (scripts/bench/ca-bench.ts)
 //  7. issue 3: pull onboarding, devices/s vs a bare server's session churn (scripts/bench/onboarding-bench.ts)
 //  8. issue 4: push cycle, one device (median of 20) and 20 devices at once (scripts/bench/push-bench.ts)
-// `npm run bench -- ca` (or any of cold, directory, store, ca, onboarding) runs only the named sections.
+//  9. issue 10: Read latency under a flood of worst-case directory queries (scripts/bench/query-flood-bench.ts)
+// `npm run bench -- ca` (or any of cold, directory, store, ca, onboarding, push, query-flood) runs only the named sections.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +19,7 @@ import { BenchClient, type BenchApp } from "./bench-client.js";
 import { benchCa } from "./ca-bench.js";
 import { benchOnboarding } from "./onboarding-bench.js";
 import { benchPush } from "./push-bench.js";
+import { benchQueryFlood } from "./query-flood-bench.js";
 import { BENCH_ADMIN_PASSWORD, cleanupAll, gdsChildEnv, freePort, removeTempDir, rssOf, startChild, tempDir, type StartedChild } from "./child.js";
 import { median, percentile } from "./stats.js";
 
@@ -332,7 +334,19 @@ async function pushBench(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const SECTIONS = ["cold", "directory", "store", "ca", "onboarding", "push"];
+// 9. Query flood (issue 10)
+
+async function queryFloodBench(): Promise<void> {
+  const r = await benchQueryFlood(progress);
+  out();
+  out("9. Query flood (scripts/bench/query-flood-bench.ts)");
+  for (const l of r.lines) out(`   ${l}`);
+  summary.push(...r.targets);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const SECTIONS = ["cold", "directory", "store", "ca", "onboarding", "push", "query-flood"];
 const only = process.argv.slice(2);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown bench section "${s}" (sections: ${SECTIONS.join(", ")})`);
 const want = (section: string) => only.length === 0 || only.includes(section);
@@ -345,7 +359,7 @@ function machine(): string {
 }
 
 async function main(): Promise<void> {
-  if ((want("cold") || want("directory") || want("onboarding")) && (!fs.existsSync(GDS_CLI) || !fs.existsSync(BARE_SERVER))) {
+  if ((want("cold") || want("directory") || want("onboarding") || want("query-flood")) && (!fs.existsSync(GDS_CLI) || !fs.existsSync(BARE_SERVER))) {
     throw new Error(`${GDS_CLI} or ${BARE_SERVER} is missing: run \`npm run build\` first`);
   }
   const started = performance.now();
@@ -376,6 +390,10 @@ async function main(): Promise<void> {
   if (want("push")) {
     progress("8/8 push cycle");
     await pushBench();
+  }
+  if (want("query-flood")) {
+    progress("9/9 query flood");
+    await queryFloodBench();
   }
 
   out();

@@ -37,6 +37,10 @@ SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid i
   --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device
   --cert-organization NAME          GDS_CERT_ORGANIZATION (none): O= of every issued certificate
   --max-certificates-per-day N      GDS_MAX_CERTIFICATES_PER_DAY (20): per application and group
+  --max-records-per-query N         GDS_MAX_RECORDS_PER_QUERY (1000): records per QueryApplications/
+                                    QueryServers call (MaxRecordsToReturn 0 or larger gets this)
+  --query-budget-ms N               GDS_QUERY_BUDGET_MS (100): directory scan ms per second per
+                                    session (anonymous ones of one address: 4x); 0 = unlimited
 `;
 
 /** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0; SIGHUP reopens audit.log. */

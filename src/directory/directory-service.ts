@@ -24,7 +24,8 @@ import type {
   ServerOnNetworkEntry,
 } from "./directory-service.types.js";
 import { compileLikePattern, type LikeMatcher } from "./like-pattern.js";
-import { MAX_SERVER_CAPABILITIES } from "./limits.js";
+import { DEFAULT_MAX_RECORDS_PER_QUERY, MAX_SERVER_CAPABILITIES } from "./limits.js";
+import { QueryScheduler, type ScanStep } from "./query-scheduler.js";
 import { absoluteUriProblem, isReverseConnectUrl, validateApplication } from "./validate-application.js";
 
 /** Store collection of application records, keyed by applicationId. */
@@ -45,6 +46,15 @@ export interface DirectoryServiceOptions {
   counterResetTime: Date;
   /** Registration changes are audited here (with who made them) when given. */
   audit?: AuditLog;
+  /** Most records one QueryApplications/QueryServers call returns (default DEFAULT_MAX_RECORDS_PER_QUERY). */
+  maxRecordsPerQuery?: number;
+  /** Runs the async queries in slices (default: a QueryScheduler of its own). */
+  scheduler?: QueryScheduler;
+}
+
+interface PreparedQuery<T> {
+  step: ScanStep;
+  result(): T;
 }
 
 /**
@@ -160,8 +170,14 @@ export class DirectoryService {
   private readonly listeners: UnregisterListener[] = [];
   private mutexTail: Promise<unknown> = Promise.resolve();
   private readonly audit: AuditLog | undefined;
+  readonly maxRecordsPerQuery: number;
+  private readonly scheduler: QueryScheduler;
 
   constructor(opts: DirectoryServiceOptions) {
+    const cap = opts.maxRecordsPerQuery ?? DEFAULT_MAX_RECORDS_PER_QUERY;
+    if (!Number.isInteger(cap) || cap < 1) throw new RangeError(`maxRecordsPerQuery must be a positive integer, got ${cap}`);
+    this.maxRecordsPerQuery = cap;
+    this.scheduler = opts.scheduler ?? new QueryScheduler();
     this.store = opts.store;
     this.clock = opts.clock;
     this.counterResetTime = new Date(opts.counterResetTime.getTime());
@@ -309,18 +325,65 @@ export class DirectoryService {
   /**
    * QueryApplications. Filters are ANDed; an empty string or array is no filter. ApplicationName
    * (matched against the default, i.e. first, name), ApplicationUri and ProductUri are LIKE
-   * patterns (case-insensitive); every requested capability must be present (case-insensitive).
-   * ApplicationType mask: 0 and 3 all, 1 servers (all but Client), 2 clients (Client and
-   * ClientAndServer). Client records are returned only if they have the RCP capability.
+   * patterns (case-insensitive, each compiled once per query); every requested capability must be
+   * present (case-insensitive). ApplicationType mask: 0 and 3 all, 1 servers (all but Client),
+   * 2 clients (Client and ClientAndServer). Client records are returned only if they have the RCP
+   * capability.
    *
    * Paging by ascending recordId: records with recordId ≥ StartingRecordId are returned (so both
-   * "NextRecordId" and "last RecordId + 1" continue without gaps); MaxRecordsToReturn 0 = no limit;
-   * NextRecordId is the recordId of the first matching record not returned, 0 when there is none.
+   * "NextRecordId" and "last RecordId + 1" continue without gaps). At most maxRecordsPerQuery
+   * records per call: MaxRecordsToReturn 0 (no limit asked) or larger means that cap. NextRecordId
+   * is the recordId of the first matching record not returned, 0 when there is none.
+   *
+   * This runs the whole scan at once; the OPC UA layer uses queryApplicationsAsync.
    */
   queryApplications(req: QueryApplicationsRequest): QueryApplicationsResult {
+    const q = this.prepareApplicationsQuery(req);
+    q.step(() => false);
+    return q.result();
+  }
+
+  /** queryApplications in slices through the scheduler (see QueryScheduler); `onTurn` as there. */
+  async queryApplicationsAsync(req: QueryApplicationsRequest, onTurn?: (ms: number) => void): Promise<QueryApplicationsResult> {
+    const started = this.scheduler.now();
+    const q = this.prepareApplicationsQuery(req);
+    onTurn?.(this.scheduler.now() - started); // compiling the filter is work too
+    await this.scheduler.run(q.step, onTurn);
+    return q.result();
+  }
+
+  /**
+   * QueryServers. Same filters and paging as queryApplications (without a type mask); Client
+   * records are never returned. Each matching record yields one ServerOnNetwork entry per
+   * DiscoveryUrl (ServerName = default name, RecordId = the record's), skipping `rcp+` URLs.
+   * MaxRecordsToReturn counts RECORDS (capped like queryApplications), and a record's URLs are
+   * never split across pages, so a page may hold more entries than records. QueryServers has no
+   * NextRecordId: the next page starts at the last RecordId + 1.
+   */
+  queryServers(req: QueryServersRequest): QueryServersResult {
+    const q = this.prepareServersQuery(req);
+    q.step(() => false);
+    return q.result();
+  }
+
+  /** queryServers in slices through the scheduler (see QueryScheduler); `onTurn` as there. */
+  async queryServersAsync(req: QueryServersRequest, onTurn?: (ms: number) => void): Promise<QueryServersResult> {
+    const started = this.scheduler.now();
+    const q = this.prepareServersQuery(req);
+    onTurn?.(this.scheduler.now() - started); // compiling the filter is work too
+    await this.scheduler.run(q.step, onTurn);
+    return q.result();
+  }
+
+  /** The effective page size: MaxRecordsToReturn, with 0 (no limit asked) and anything larger capped. */
+  pageSize(maxRecordsToReturn: number): number {
+    return maxRecordsToReturn === 0 || maxRecordsToReturn > this.maxRecordsPerQuery ? this.maxRecordsPerQuery : maxRecordsToReturn;
+  }
+
+  private prepareApplicationsQuery(req: QueryApplicationsRequest): PreparedQuery<QueryApplicationsResult> {
     this.assertReady();
     const start = uint32(req.startingRecordId, "StartingRecordId");
-    const max = uint32(req.maxRecordsToReturn, "MaxRecordsToReturn");
+    const max = this.pageSize(uint32(req.maxRecordsToReturn, "MaxRecordsToReturn"));
     const mask = uint32(req.applicationType, "ApplicationType");
     if (mask > 3) {
       throw new GdsError(
@@ -331,44 +394,37 @@ export class DirectoryService {
     const filter = this.compileFilter(req.applicationName, req.applicationUri, req.productUri, req.serverCapabilities);
     const applications: ApplicationRecord[] = [];
     let nextRecordId = 0;
-    const ordered = this.ordered;
-    for (let i = this.lowerBound(start); i < ordered.length; i++) {
-      const entry = ordered[i]!;
+    const step = this.scanner(start, (entry) => {
       const type = entry.record.applicationType;
-      if (type === ApplicationKind.Client && !entry.caps.has("RCP")) continue;
-      if (mask === 1 && type === ApplicationKind.Client) continue;
-      if (mask === 2 && type !== ApplicationKind.Client && type !== ApplicationKind.ClientAndServer) continue;
-      if (!this.matches(entry, filter)) continue;
-      if (max !== 0 && applications.length >= max) {
+      if (type === ApplicationKind.Client && !entry.caps.has("RCP")) return false;
+      if (mask === 1 && type === ApplicationKind.Client) return false;
+      if (mask === 2 && type !== ApplicationKind.Client && type !== ApplicationKind.ClientAndServer) return false;
+      if (!this.matches(entry, filter)) return false;
+      if (applications.length >= max) {
         nextRecordId = entry.record.recordId;
-        break;
+        return true;
       }
       applications.push(entry.record);
-    }
-    return { lastCounterResetTime: new Date(this.counterResetTime.getTime()), nextRecordId, applications };
+      return false;
+    });
+    return {
+      step,
+      result: () => ({ lastCounterResetTime: new Date(this.counterResetTime.getTime()), nextRecordId, applications }),
+    };
   }
 
-  /**
-   * QueryServers. Same filters and paging as queryApplications (without a type mask); Client
-   * records are never returned. Each matching record yields one ServerOnNetwork entry per
-   * DiscoveryUrl (ServerName = default name, RecordId = the record's), skipping `rcp+` URLs.
-   * MaxRecordsToReturn counts RECORDS, and a record's URLs are never split across pages, so a page
-   * may hold more entries than MaxRecordsToReturn. The next page starts at the last RecordId + 1.
-   */
-  queryServers(req: QueryServersRequest): QueryServersResult {
+  private prepareServersQuery(req: QueryServersRequest): PreparedQuery<QueryServersResult> {
     this.assertReady();
     const start = uint32(req.startingRecordId, "StartingRecordId");
-    const max = uint32(req.maxRecordsToReturn, "MaxRecordsToReturn");
+    const max = this.pageSize(uint32(req.maxRecordsToReturn, "MaxRecordsToReturn"));
     const filter = this.compileFilter(req.applicationName, req.applicationUri, req.productUri, req.serverCapabilities);
     const servers: ServerOnNetworkEntry[] = [];
     let records = 0;
-    const ordered = this.ordered;
-    for (let i = this.lowerBound(start); i < ordered.length; i++) {
-      if (max !== 0 && records >= max) break;
-      const entry = ordered[i]!;
+    const step = this.scanner(start, (entry) => {
+      if (records >= max) return true;
       const r = entry.record;
-      if (r.applicationType === ApplicationKind.Client) continue;
-      if (!this.matches(entry, filter)) continue;
+      if (r.applicationType === ApplicationKind.Client) return false;
+      if (!this.matches(entry, filter)) return false;
       let emitted = false;
       for (const url of r.discoveryUrls) {
         if (isReverseConnectUrl(url)) continue;
@@ -381,8 +437,32 @@ export class DirectoryService {
         emitted = true;
       }
       if (emitted) records++;
-    }
-    return { lastCounterResetTime: new Date(this.counterResetTime.getTime()), servers };
+      return false;
+    });
+    return { step, result: () => ({ lastCounterResetTime: new Date(this.counterResetTime.getTime()), servers }) };
+  }
+
+  /**
+   * A resumable scan in recordId order from `start`: `visit` returns true to stop. Between turns
+   * the scan remembers the next recordId, not an index, so registrations, updates and
+   * unregistrations in between neither skip nor repeat a record that stays where it was.
+   */
+  private scanner(start: number, visit: (entry: Entry) => boolean): ScanStep {
+    let from = start;
+    let finished = false;
+    return (shouldYield) => {
+      if (finished) return true;
+      const ordered = this.ordered;
+      for (let i = this.lowerBound(from), n = 0; i < ordered.length; i++, n++) {
+        if ((n & 15) === 15 && shouldYield()) {
+          from = ordered[i]!.record.recordId;
+          return false;
+        }
+        if (visit(ordered[i]!)) break;
+      }
+      finished = true;
+      return true;
+    };
   }
 
   /** All records in recordId order. */

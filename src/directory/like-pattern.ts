@@ -270,11 +270,24 @@ interface Segment {
   anyMask: Uint32Array;
   /** Bits of literal positions by folded non-ASCII code point. */
   literalMasks: Map<number, Uint32Array>;
-  /** Indices of list positions (evaluated per non-ASCII character). */
-  setPositions: number[];
+  /** The distinct lists of the segment, each with the bits of the positions that hold it. */
+  setGroups: { set: SetElement; bits: Uint32Array }[];
+  /** Masks of non-ASCII code points already seen by this matcher (bounded, see NON_ASCII_CACHE_LIMIT). */
+  nonAsciiCache: Map<number, Uint32Array>;
+  /** This segment's share of NON_ASCII_CACHE_LIMIT. */
+  cacheLimit: number;
 }
 
-function buildSegment(elements: Element[], withTables: boolean): Segment {
+/**
+ * Non-ASCII subject characters cannot use the 128-entry table, so their position mask is computed
+ * from the segment's lists once per distinct code point and kept for the rest of the query (a name
+ * rarely uses more than a few hundred distinct characters). The matcher's segments share this many
+ * entries; past its share, a segment computes masks afresh (still linear: one evaluation per
+ * distinct list).
+ */
+const NON_ASCII_CACHE_LIMIT = 8192;
+
+function buildSegment(elements: Element[], withTables: boolean, cacheLimit = 0): Segment {
   const m = elements.length;
   const words = withTables ? Math.max(1, Math.ceil(m / 32)) : 0;
   const seg: Segment = {
@@ -284,9 +297,12 @@ function buildSegment(elements: Element[], withTables: boolean): Segment {
     asciiMasks: new Uint32Array(withTables ? 128 * words : 0),
     anyMask: new Uint32Array(words),
     literalMasks: new Map(),
-    setPositions: [],
+    setGroups: [],
+    nonAsciiCache: new Map(),
+    cacheLimit,
   };
   if (!withTables) return seg;
+  const groups = new Map<string, { set: SetElement; bits: Uint32Array }>();
   for (let j = 0; j < m; j++) {
     const e = elements[j]!;
     const w = j >>> 5;
@@ -299,19 +315,37 @@ function buildSegment(elements: Element[], withTables: boolean): Segment {
       let mask = seg.literalMasks.get(e.cp);
       if (!mask) seg.literalMasks.set(e.cp, (mask = new Uint32Array(words)));
       mask[w]! |= bit;
-    } else if (e.kind === Kind.Set) seg.setPositions.push(j);
+    } else if (e.kind === Kind.Set) {
+      const key = setKey(e);
+      let group = groups.get(key);
+      if (!group) {
+        group = { set: e, bits: new Uint32Array(words) };
+        groups.set(key, group);
+        seg.setGroups.push(group);
+      }
+      group.bits[w]! |= bit;
+    }
   }
   return seg;
 }
 
-/** Mask of segment positions matching the folded non-ASCII code point `c`, written to `out`. */
-function nonAsciiMask(seg: Segment, c: number, out: Uint32Array): void {
+function setKey(e: SetElement): string {
+  return `${e.negated ? "^" : ""}${e.ranges.join(",")}`;
+}
+
+/** Mask of segment positions matching the folded non-ASCII code point `c` (`scratch` when not cached). */
+function nonAsciiMask(seg: Segment, c: number, scratch: Uint32Array): Uint32Array {
+  const cached = seg.nonAsciiCache.get(c);
+  if (cached) return cached;
+  const out = seg.nonAsciiCache.size < seg.cacheLimit ? new Uint32Array(seg.words) : scratch;
   out.set(seg.anyMask);
   const lit = seg.literalMasks.get(c);
   if (lit) for (let w = 0; w < seg.words; w++) out[w]! |= lit[w]!;
-  for (const j of seg.setPositions) {
-    if (setMatches(seg.elements[j] as SetElement, c)) out[j >>> 5]! |= (1 << (j & 31)) >>> 0;
+  for (const g of seg.setGroups) {
+    if (setMatches(g.set, c)) for (let w = 0; w < seg.words; w++) out[w]! |= g.bits[w]!;
   }
+  if (out !== scratch) seg.nonAsciiCache.set(c, out);
+  return out;
 }
 
 function matchesAt(seg: Segment, subject: Int32Array, at: number): boolean {
@@ -344,11 +378,7 @@ function findEarliestEnd(
     for (let i = from; i < limit; i++) {
       const c = subject[i]!;
       let mask: number;
-      if (c < 128) mask = masks[c]!;
-      else {
-        nonAsciiMask(seg, c, scratch);
-        mask = scratch[0]!;
-      }
+      mask = c < 128 ? masks[c]! : nonAsciiMask(seg, c, scratch)[0]!;
       d = (((d << 1) | 1) & mask) >>> 0;
       if ((d & high) !== 0) return i + 1;
     }
@@ -365,8 +395,7 @@ function findEarliestEnd(
       maskArr = masks;
       base = c * words;
     } else {
-      nonAsciiMask(seg, c, scratch);
-      maskArr = scratch;
+      maskArr = nonAsciiMask(seg, c, scratch);
     }
     let carry = 1;
     for (let w = 0; w < words; w++) {
@@ -421,10 +450,9 @@ export function compileLikePattern(pattern: string): LikeMatcher {
 
   const first = buildSegment(segments[0]!, false);
   const last = buildSegment(segments[segments.length - 1]!, false);
-  const middles = segments
-    .slice(1, -1)
-    .filter((s) => s.length > 0)
-    .map((s) => buildSegment(s, true));
+  const middleElements = segments.slice(1, -1).filter((s) => s.length > 0);
+  const cacheLimit = Math.floor(NON_ASCII_CACHE_LIMIT / Math.max(1, middleElements.length));
+  const middles = middleElements.map((s) => buildSegment(s, true, cacheLimit));
   const minLength = first.length + last.length + middles.reduce((sum, s) => sum + s.length, 0);
   const maxWords = middles.reduce((mx, s) => Math.max(mx, s.words), 1);
   const state = new Uint32Array(maxWords);

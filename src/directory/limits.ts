@@ -30,3 +30,12 @@ export const MAX_SERVER_CAPABILITY_LENGTH = 32;
 
 /** A LIKE pattern in QueryApplications/QueryServers (ApplicationName, ApplicationUri, ProductUri). */
 export const MAX_LIKE_PATTERN_LENGTH = 1024;
+
+/**
+ * Default of GDS_MAX_RECORDS_PER_QUERY: the most records one QueryApplications or QueryServers call
+ * returns (MaxRecordsToReturn 0 or larger gets this many; the client pages on).
+ */
+export const DEFAULT_MAX_RECORDS_PER_QUERY = 1000;
+
+/** Default of GDS_QUERY_BUDGET: directory scan time one session earns per second (ms). */
+export const DEFAULT_QUERY_BUDGET_MS_PER_SECOND = 100;

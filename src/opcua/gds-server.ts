@@ -35,6 +35,7 @@ import { installAdmin, type AdminBody, type AdminExtension } from "./install-adm
 import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
 import { installDirectory } from "./install-directory.js";
+import type { QueryBudget } from "../directory/query-budget.js";
 import { observeMethodCalls, type MethodCallObserver } from "./method-handler.js";
 import { installUserIdentity, passwordLogin } from "./user-identity.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
@@ -63,6 +64,8 @@ export interface GdsEndpointOptions {
   dataDir: string;
   acceptUnknownCertificates: boolean;
   directory: DirectoryService;
+  /** Scan time sessions and addresses may use for directory queries (default: unlimited). */
+  queryBudget?: QueryBudget;
   users: UserService;
   /** A promise is awaited only once the address space is loaded (start-up work overlaps). */
   certificates: CertificateManagerService | Promise<CertificateManagerService>;
@@ -164,7 +167,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
 
   access.setSelfAdminLookup((der) => certificates.selfAdminApplicationOf(der));
   const nodes = new CertificateNodes(gdsNamespace);
-  installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, codec, access, log });
+  installDirectory({ addressSpace, gdsNamespace, directory: opts.directory, queryBudget: opts.queryBudget, codec, access, log });
   installCertificateManager({ addressSpace, gdsNamespace, certificates, codec, nodes, access, log });
   const trustListFiles = CERTIFICATE_GROUP_NAMES.map((group) =>
     installTrustListFile({
