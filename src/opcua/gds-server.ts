@@ -173,6 +173,9 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
       },
       canWrite: (call) => access.requireAnyRole(call, ["CertificateAuthorityAdmin"]),
       actorOf: (call) => access.actorOf(call),
+      // Part of the handles is kept for the roles that administer trust lists.
+      isAdmin: (call) => access.hasRole(call.context, "CertificateAuthorityAdmin") || access.hasRole(call.context, "SecurityAdmin"),
+      principalOf: (call) => access.actorOf(call),
       onSessionClosed: (listener) => {
         const handler = (session: { nodeId: NodeId }) => listener(session.nodeId);
         server.on("session_closed", handler);
