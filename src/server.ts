@@ -35,6 +35,8 @@ export interface RunningGds {
   httpUrl?: string;
   /** The node-opcua server behind the endpoint (e.g. suspendEndPoints() to see /healthz fail). */
   opcuaServer: GdsEndpoint["server"];
+  /** Client certificates met on a secure channel without being trusted (server-pki/seen). */
+  seenClientCertificates: GdsEndpoint["seenClientCertificates"];
   /** Push management (issue 4): targets and their status, and the scheduler. */
   push: PushManagement;
   /**
@@ -143,6 +145,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       hostname: config.hostname,
       dataDir: config.dataDir,
       acceptUnknownCertificates: config.acceptUnknownCertificates,
+      maxSeenClientCertificates: config.maxSeenClientCertificates,
       directory,
       users,
       log,
@@ -186,6 +189,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     return {
       httpUrl: http?.url,
       opcuaServer: endpoint.server,
+      seenClientCertificates: endpoint.seenClientCertificates,
       endpointUrl: endpoint.endpointUrl,
       port: config.port,
       directory,

@@ -34,6 +34,8 @@ import { CertificateNodes, GROUP_NODES } from "./certificate-nodes.js";
 import { installAdmin, type AdminBody, type AdminExtension } from "./install-admin.js";
 import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
+import { ChannelCertificateManager, trustedApplicationCertificates } from "./channel-certificate-manager.js";
+import { SeenClientCertificates } from "./seen-client-certificates.js";
 import { installDirectory } from "./install-directory.js";
 import { observeMethodCalls, type MethodCallObserver } from "./method-handler.js";
 import { routeNodeOpcuaLogs } from "./node-opcua-logging.js";
@@ -55,6 +57,8 @@ export interface GdsEndpointOptions {
   hostname: string;
   dataDir: string;
   acceptUnknownCertificates: boolean;
+  /** Bound of the list of unknown client certificates seen (server-pki/seen); default 1000. */
+  maxSeenClientCertificates?: number;
   directory: DirectoryService;
   users: UserService;
   /** A promise is awaited only once the address space is loaded (start-up work overlaps). */
@@ -69,6 +73,8 @@ export interface GdsEndpointOptions {
 
 export interface GdsEndpoint {
   server: OPCUAServer;
+  /** Client certificates met on a channel without being trusted (bounded, most recent first). */
+  seenClientCertificates: SeenClientCertificates;
   endpointUrl: string;
   stop(): Promise<void>;
 }
@@ -83,10 +89,15 @@ const RECORD_DATA_TYPE = 1; // ApplicationRecordDataType, ns=GDS
 export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEndpoint> {
   const { log } = opts;
   routeNodeOpcuaLogs(log);
-  const serverCertificateManager = new OPCUACertificateManager({
+  // Unknown client certificates are accepted (or refused) per connection and listed in
+  // server-pki/seen, never copied into the trust store (see channel-certificate-manager.ts).
+  const seenClientCertificates = new SeenClientCertificates({ dir: path.join(opts.dataDir, "server-pki", "seen"), max: opts.maxSeenClientCertificates, log });
+  await seenClientCertificates.load();
+  const serverCertificateManager = new ChannelCertificateManager({
     rootFolder: path.join(opts.dataDir, "server-pki"),
-    automaticallyAcceptUnknownCertificate: opts.acceptUnknownCertificates,
-    name: "server-pki",
+    acceptUnknown: opts.acceptUnknownCertificates,
+    seen: seenClientCertificates,
+    log,
   });
   // X509 user tokens: only certificates an admin placed in user-pki/trusted are accepted; the
   // certificate's CN names the user whose roles apply.
@@ -136,6 +147,13 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   });
 
   await server.initialize();
+  const trustedApps = await trustedApplicationCertificates(serverCertificateManager.trustedFolder);
+  if (trustedApps > 0) {
+    log[opts.acceptUnknownCertificates ? "info" : "warn"](
+      { trustedClientCertificates: trustedApps, folder: serverCertificateManager.trustedFolder },
+      "client application certificates in the trusted folder are trusted whatever GDS_ACCEPT_UNKNOWN_CERTIFICATES says; earlier versions of opcua-gds put every unknown client certificate there: review them",
+    );
+  }
   // The CertificateManager may still be starting (a first start makes the CA keys in the thread
   // pool while the nodesets load here): it is needed only from this point on.
   let certificates: CertificateManagerService;
@@ -145,6 +163,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     await server.shutdown(0).catch(() => undefined);
     await serverCertificateManager.dispose();
     await userCertificateManager.dispose();
+    await seenClientCertificates.close();
     throw err;
   }
   const addressSpace = server.engine.addressSpace;
@@ -211,6 +230,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   const endpointUrl = server.getEndpointUrl();
   return {
     server,
+    seenClientCertificates,
     endpointUrl,
     async stop() {
       stopAuditEvents();
@@ -220,6 +240,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
       await server.shutdown(0);
       await serverCertificateManager.dispose();
       await userCertificateManager.dispose();
+      await seenClientCertificates.close();
     },
   };
 }
