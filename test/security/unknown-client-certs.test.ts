@@ -32,7 +32,7 @@ interface Sprayed {
   thumbprint: string;
 }
 
-async function makeSprayedCertificates(dir: string, n: number): Promise<{ privateKeyFile: string; certs: Sprayed[] }> {
+async function makeSprayedCertificates(dir: string, n: number, validity?: { notBefore: Date; notAfter: Date }): Promise<{ privateKeyFile: string; certs: Sprayed[] }> {
   const keys = (await crypto.webcrypto.subtle.generateKey(RSA, true, ["sign", "verify"])) as CryptoKeyPair;
   const privateKeyFile = path.join(dir, "key.pem");
   fs.writeFileSync(privateKeyFile, derToPem(Buffer.from(await crypto.webcrypto.subtle.exportKey("pkcs8", keys.privateKey)), "PRIVATE KEY"), { mode: 0o600 });
@@ -45,8 +45,8 @@ async function makeSprayedCertificates(dir: string, n: number): Promise<{ privat
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: (0x1000 + i).toString(16),
       name: `CN=sprayed client ${i}`,
-      notBefore: new Date(Date.now() - 3_600_000),
-      notAfter: new Date(Date.now() + 30 * 86_400_000),
+      notBefore: validity?.notBefore ?? new Date(Date.now() - 3_600_000),
+      notAfter: validity?.notAfter ?? new Date(Date.now() + 30 * 86_400_000),
       keys,
       signingAlgorithm: RSA,
       extensions: [
@@ -144,6 +144,12 @@ describe("unknown client certificates are accepted per connection, never trusted
     // The last one again: a known-unknown certificate is accepted again, and becomes the most recent.
     expect(await tryConnect(t.endpointUrl, sprayed[SPRAY - 1], privateKeyFile, clientPki)).toBe(true);
 
+    // An expired unknown certificate is not admitted.
+    const expired = await makeSprayedCertificates(tempDir("gds-sec-expired-"), 1, { notBefore: new Date(Date.now() - 60 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    expect(await tryConnect(t.endpointUrl, expired.certs[0], expired.privateKeyFile, clientPki)).toBe(false);
+    expect(t.gds.seenClientCertificates.get(expired.certs[0].thumbprint)).toMatchObject({ verdict: "refused", status: "BadCertificateTimeInvalid" });
+    expect(await tryConnect(t.endpointUrl, sprayed[SPRAY - 1], privateKeyFile, clientPki)).toBe(true); // most recent again
+
     // Nothing of it in the trust store or in rejected/.
     expect(certFiles(trustedDir).sort()).toEqual(trustedBefore);
     expect(certFiles(path.join(dataDir, "server-pki/rejected"))).toEqual([]);
@@ -155,7 +161,7 @@ describe("unknown client certificates are accepted per connection, never trusted
     expect(certFiles(path.join(dataDir, "server-pki/seen/certs")).length).toBe(BOUND);
     const kept = new Map(index.certificates.map((c) => [c.thumbprint, c]));
     const last = kept.get(sprayed[SPRAY - 1].thumbprint);
-    expect(last).toMatchObject({ applicationUri: sprayed[SPRAY - 1].applicationUri, verdict: "accepted", connections: 2 });
+    expect(last).toMatchObject({ applicationUri: sprayed[SPRAY - 1].applicationUri, verdict: "accepted", connections: 3 });
     expect(kept.has(sprayed[0].thumbprint)).toBe(false); // evicted: the least recently seen
   }, 300_000);
 
@@ -170,6 +176,6 @@ describe("unknown client certificates are accepted per connection, never trusted
     await s.close();
 
     const seen = t.gds.seenClientCertificates.get(sprayed[SPRAY - 1].thumbprint);
-    expect(seen).toMatchObject({ verdict: "refused", status: "BadCertificateUntrusted", connections: 3 });
+    expect(seen).toMatchObject({ verdict: "refused", status: "BadCertificateUntrusted", connections: 4 });
   }, 120_000);
 });
