@@ -4,6 +4,7 @@
  * rejected/: they land in a bounded list (server-pki/seen, GDS_MAX_SEEN_CLIENT_CERTIFICATES,
  * least recently seen evicted). Restarted with GDS_ACCEPT_UNKNOWN_CERTIFICATES=false, a
  * certificate accepted earlier is refused, while a certificate the GDS issued still connects.
+ * An expired unknown certificate, and one an operator put in rejected/, are refused in accept mode too.
  *
  * 120 distinct self-signed certificates share one RSA key (enough to exercise the store; making
  * 120 keys would only cost time).
@@ -117,6 +118,10 @@ describe("unknown client certificates are accepted per connection, never trusted
   });
 
   it(`admits ${SPRAY} unknown certificates without adding them to the trust store; the seen list keeps the ${BOUND} most recent`, async () => {
+    // An operator blocked one of them beforehand: a certificate in rejected/ is refused even in accept mode.
+    const blocked = sprayed[1];
+    fs.mkdirSync(path.join(dataDir, "server-pki/rejected"), { recursive: true });
+    fs.copyFileSync(blocked.certificateFile, path.join(dataDir, "server-pki/rejected/blocked.pem"));
     t = await startTestGds({ dataDir, acceptUnknownCertificates: true, maxSeenClientCertificates: BOUND });
     const trustedDir = path.join(dataDir, "server-pki/trusted/certs");
     const trustedBefore = certFiles(trustedDir).sort();
@@ -140,7 +145,8 @@ describe("unknown client certificates are accepted per connection, never trusted
       for (let i = next++; i < SPRAY; i = next++) outcomes[i] = await tryConnect(t!.endpointUrl, sprayed[i], privateKeyFile, clientPki);
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
-    expect(outcomes.filter((ok) => !ok).length).toBe(0);
+    expect(outcomes.map((ok, i) => (ok ? -1 : i)).filter((i) => i >= 0)).toEqual([1]);
+    expect(t.gds.seenClientCertificates.get(blocked.thumbprint)).toBeUndefined();
     // The last one again: a known-unknown certificate is accepted again, and becomes the most recent.
     expect(await tryConnect(t.endpointUrl, sprayed[SPRAY - 1], privateKeyFile, clientPki)).toBe(true);
 
@@ -152,7 +158,7 @@ describe("unknown client certificates are accepted per connection, never trusted
 
     // Nothing of it in the trust store or in rejected/.
     expect(certFiles(trustedDir).sort()).toEqual(trustedBefore);
-    expect(certFiles(path.join(dataDir, "server-pki/rejected"))).toEqual([]);
+    expect(certFiles(path.join(dataDir, "server-pki/rejected"))).toEqual(["blocked.pem"]);
 
     await t.stop();
     t = undefined;
