@@ -19,6 +19,8 @@ export interface GdsConfig {
   logLevel: string;
   /** Accept (and record) unknown client application certificates on the secure channel. */
   acceptUnknownCertificates: boolean;
+  /** At most this many unknown client certificates are listed in server-pki/seen (least recently seen evicted). */
+  maxSeenClientCertificates: number;
   /** RSA size of the CA keys created on the first start. */
   caKeySize: number;
   /** Validity of the CA certificates created on the first start (ms). */
@@ -169,6 +171,16 @@ const SETTINGS: SettingSpec[] = [
     parse: parseBoolean,
   },
   {
+    key: "maxSeenClientCertificates",
+    env: "GDS_MAX_SEEN_CLIENT_CERTIFICATES",
+    flag: "max-seen-client-certificates",
+    parse: (raw, source) => {
+      const n = typeof raw === "number" ? raw : Number(String(raw).trim());
+      if (String(raw).trim() === "" || !Number.isInteger(n) || n < 10 || n > 100_000) throw new ConfigError(source, `must be an integer 10–100000, got ${JSON.stringify(raw)}`);
+      return n;
+    },
+  },
+  {
     key: "caKeySize",
     env: "GDS_CA_KEY_SIZE",
     flag: "ca-key-size",
@@ -249,6 +261,7 @@ export function defaultSettings(): Omit<GdsConfig, "dataDir" | "hostname"> {
     port: 4840,
     logLevel: "info",
     acceptUnknownCertificates: true,
+    maxSeenClientCertificates: 1000,
     caKeySize: 3072,
     caLifetimeMs: 20 * YEAR,
     caSubject: "CN=opcua-gds {group} CA",

@@ -36,6 +36,8 @@ export interface RunningGds {
   httpUrl?: string;
   /** The node-opcua server behind the endpoint (e.g. suspendEndPoints() to see /healthz fail). */
   opcuaServer: GdsEndpoint["server"];
+  /** Client certificates met on a secure channel without being trusted (server-pki/seen). */
+  seenClientCertificates: GdsEndpoint["seenClientCertificates"];
   /** Push management (issue 4): targets and their status, and the scheduler. */
   push: PushManagement;
   /**
@@ -158,6 +160,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
       },
       dataDir: config.dataDir,
       acceptUnknownCertificates: config.acceptUnknownCertificates,
+      maxSeenClientCertificates: config.maxSeenClientCertificates,
       directory,
       queryBudget: new QueryBudget({ msPerSecond: config.queryBudgetMs }),
       users,
@@ -204,6 +207,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     return {
       httpUrl: http?.url,
       opcuaServer: endpoint.server,
+      seenClientCertificates: endpoint.seenClientCertificates,
       endpointUrl: endpoint.endpointUrl,
       port: config.port,
       directory,

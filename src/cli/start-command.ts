@@ -18,7 +18,10 @@ SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid i
   --data-dir DIR                    GDS_DATA_DIR (./pki)
   --admin-password PW               GDS_ADMIN_PASSWORD (random, printed once, on the first start)
   --log-level LEVEL                 GDS_LOG_LEVEL (info)
-  --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true)
+  --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true): admit client certificates
+                                    nobody trusted, per connection (never added to the trust store)
+  --max-seen-client-certificates N  GDS_MAX_SEEN_CLIENT_CERTIFICATES (1000): unknown client
+                                    certificates listed in <data dir>/server-pki/seen
   --http-port N                     GDS_HTTP_PORT (4841): GET /metrics and /healthz; 0 = off
   --http-host ADDR                  GDS_HTTP_HOST (127.0.0.1)
   --bind-address ADDR               GDS_BIND_ADDRESS (all interfaces): address the opc.tcp listener binds

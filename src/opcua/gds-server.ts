@@ -34,6 +34,8 @@ import { CertificateNodes, GROUP_NODES } from "./certificate-nodes.js";
 import { installAdmin, type AdminBody, type AdminExtension } from "./install-admin.js";
 import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
+import { ChannelCertificateManager, trustedApplicationCertificates } from "./channel-certificate-manager.js";
+import { SeenClientCertificates } from "./seen-client-certificates.js";
 import { installDirectory } from "./install-directory.js";
 import type { QueryBudget } from "../directory/query-budget.js";
 import { observeMethodCalls, type MethodCallObserver } from "./method-handler.js";
@@ -63,6 +65,8 @@ export interface GdsEndpointOptions {
   connectionLimits?: ConnectionLimitSettings;
   dataDir: string;
   acceptUnknownCertificates: boolean;
+  /** Bound of the list of unknown client certificates seen (server-pki/seen); default 1000. */
+  maxSeenClientCertificates?: number;
   directory: DirectoryService;
   /** Scan time sessions and addresses may use for directory queries (default: unlimited). */
   queryBudget?: QueryBudget;
@@ -79,6 +83,8 @@ export interface GdsEndpointOptions {
 
 export interface GdsEndpoint {
   server: OPCUAServer;
+  /** Client certificates met on a channel without being trusted (bounded, most recent first). */
+  seenClientCertificates: SeenClientCertificates;
   endpointUrl: string;
   stop(): Promise<void>;
 }
@@ -93,10 +99,15 @@ const RECORD_DATA_TYPE = 1; // ApplicationRecordDataType, ns=GDS
 export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEndpoint> {
   const { log } = opts;
   routeNodeOpcuaLogs(log);
-  const serverCertificateManager = new OPCUACertificateManager({
+  // Unknown client certificates are accepted (or refused) per connection and listed in
+  // server-pki/seen, never copied into the trust store (see channel-certificate-manager.ts).
+  const seenClientCertificates = new SeenClientCertificates({ dir: path.join(opts.dataDir, "server-pki", "seen"), max: opts.maxSeenClientCertificates, log });
+  await seenClientCertificates.load();
+  const serverCertificateManager = new ChannelCertificateManager({
     rootFolder: path.join(opts.dataDir, "server-pki"),
-    automaticallyAcceptUnknownCertificate: opts.acceptUnknownCertificates,
-    name: "server-pki",
+    acceptUnknown: opts.acceptUnknownCertificates,
+    seen: seenClientCertificates,
+    log,
   });
   // X509 user tokens: only certificates this PKI accepts (placed in user-pki/trusted, or issued by
   // a CA there) get as far as the user check; the user is then the one the exact certificate is
@@ -147,6 +158,13 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
 
   installUserIdentity(server, { users: opts.users, rolesOf: (userName) => (access ? access.roleNodeIds(opts.users.rolesOf(userName)) : []), log });
   await server.initialize();
+  const trustedApps = await trustedApplicationCertificates(serverCertificateManager.trustedFolder);
+  if (trustedApps > 0) {
+    log[opts.acceptUnknownCertificates ? "info" : "warn"](
+      { trustedClientCertificates: trustedApps, folder: serverCertificateManager.trustedFolder },
+      "client application certificates in the trusted folder are trusted whatever GDS_ACCEPT_UNKNOWN_CERTIFICATES says; earlier versions of opcua-gds put every unknown client certificate there: review them",
+    );
+  }
   // The CertificateManager may still be starting (a first start makes the CA keys in the thread
   // pool while the nodesets load here): it is needed only from this point on.
   let certificates: CertificateManagerService;
@@ -156,6 +174,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
     await server.shutdown(0).catch(() => undefined);
     await serverCertificateManager.dispose();
     await userCertificateManager.dispose();
+    await seenClientCertificates.close();
     throw err;
   }
   const addressSpace = server.engine.addressSpace;
@@ -184,6 +203,9 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
       },
       canWrite: (call) => access.requireAnyRole(call, ["CertificateAuthorityAdmin"]),
       actorOf: (call) => access.actorOf(call),
+      // Part of the handles is kept for the roles that administer trust lists.
+      isAdmin: (call) => access.hasRole(call.context, "CertificateAuthorityAdmin") || access.hasRole(call.context, "SecurityAdmin"),
+      principalOf: (call) => access.actorOf(call),
       onSessionClosed: (listener) => {
         const handler = (session: { nodeId: NodeId }) => listener(session.nodeId);
         server.on("session_closed", handler);
@@ -221,6 +243,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
   const endpointUrl = server.getEndpointUrl();
   return {
     server,
+    seenClientCertificates,
     endpointUrl,
     async stop() {
       stopAuditEvents();
@@ -232,6 +255,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
       await server.shutdown(0);
       await serverCertificateManager.dispose();
       await userCertificateManager.dispose();
+      await seenClientCertificates.close();
     },
   };
 }

@@ -26,6 +26,10 @@ import { ALL_TRUST_LISTS, decodeTrustList, encodeTrustList, encodedTrustListSize
  *
  * The content comes from a TrustListSource (the CertificateManagerService); this module only does
  * the file protocol: handles, positions, sessions, size limits, the byte encoding.
+ *
+ * Handles are a bounded resource: a few per session, a few per caller over all its sessions, and
+ * a share of the whole that only admins may take, so no number of ApplicationSelfAdmins can lock
+ * the CA's admins out. Handles die with their session and after ActivityTimeout without a call.
  */
 
 /** What the installer needs of the CertificateManagerService (structurally the same methods). */
@@ -54,10 +58,22 @@ export interface TrustListFileOptions {
   maxTrustListSize?: number;
   /** A handle not used for this long is closed (its written data dropped); default 60 s. */
   activityTimeoutMs?: number;
-  /** Open handles per session on this trust list; default 10. */
+  /** Open handles per session on this trust list; default 4. */
   maxHandlesPerSession?: number;
   /** Open handles on this trust list over all sessions; default 64. */
   maxHandles?: number;
+  /**
+   * Of `maxHandles`, this many only admins (`isAdmin`) may take: callers who are not admins
+   * (ApplicationSelfAdmins) share the rest, so however many of them there are, an admin always
+   * gets a handle. Default 16.
+   */
+  reservedForAdmins?: number;
+  /** Open handles of one caller who is not an admin (one `principalOf`, over its sessions); default 8. */
+  maxHandlesPerPrincipal?: number;
+  /** Whether the caller holds one of the roles the reserved handles are kept for; default: nobody. */
+  isAdmin?: (call: CallContext) => boolean;
+  /** Who the caller is, for the per-caller cap (e.g. `app:<ApplicationId>`); default `actorOf`. */
+  principalOf?: (call: CallContext) => string;
   /**
    * Registers a listener for closed sessions, e.g.
    * `(l) => { const h = (s: ServerSession) => l(s.nodeId); server.on("session_closed", h); return () => server.off("session_closed", h); }`.
@@ -81,6 +97,10 @@ export interface TrustListFileBinding {
 
 export const DEFAULT_MAX_TRUST_LIST_SIZE = 1024 * 1024;
 export const DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_HANDLES_PER_SESSION = 4;
+export const DEFAULT_MAX_HANDLES = 64;
+export const DEFAULT_HANDLES_RESERVED_FOR_ADMINS = 16;
+export const DEFAULT_MAX_HANDLES_PER_PRINCIPAL = 8;
 /** Read returns at most this many bytes per call (FileType allows fewer than asked for). */
 export const MAX_READ_CHUNK = 1024 * 1024;
 
@@ -100,6 +120,9 @@ interface FileHandle {
   readonly id: number;
   readonly sessionKey: string;
   readonly session: ISessionBase | undefined;
+  /** Opened by an admin: counts against the whole cap only, not against the shared pool. */
+  readonly admin: boolean;
+  readonly principal: string;
   readonly kind: "read" | "write";
   /** read: the encoded snapshot taken at open time. */
   readonly data: Buffer;
@@ -117,10 +140,14 @@ export function installTrustListFile(opts: TrustListFileOptions): TrustListFileB
   const { addressSpace, group, source, log } = opts;
   const maxTrustListSize = opts.maxTrustListSize ?? DEFAULT_MAX_TRUST_LIST_SIZE;
   const activityTimeoutMs = opts.activityTimeoutMs ?? DEFAULT_ACTIVITY_TIMEOUT_MS;
-  const maxHandlesPerSession = opts.maxHandlesPerSession ?? 10;
-  const maxHandles = opts.maxHandles ?? 64;
+  const maxHandlesPerSession = opts.maxHandlesPerSession ?? DEFAULT_MAX_HANDLES_PER_SESSION;
+  const maxHandles = opts.maxHandles ?? DEFAULT_MAX_HANDLES;
+  const reservedForAdmins = Math.min(opts.reservedForAdmins ?? DEFAULT_HANDLES_RESERVED_FOR_ADMINS, maxHandles);
+  const maxHandlesPerPrincipal = opts.maxHandlesPerPrincipal ?? DEFAULT_MAX_HANDLES_PER_PRINCIPAL;
+  const isAdmin = opts.isAdmin ?? (() => false);
   const now = opts.now ?? Date.now;
   const actorOf = opts.actorOf ?? ((call: CallContext) => call.userName);
+  const principalOf = opts.principalOf ?? actorOf;
 
   const node = resolveTrustListNode(addressSpace, opts.trustListNode);
   const nodeId = node.nodeId;
@@ -226,13 +253,36 @@ export function installTrustListFile(opts: TrustListFileOptions): TrustListFileB
 
   function open(call: CallContext, kind: "read" | "write", data: Buffer): number {
     const key = sessionKeyOf(call);
-    const mine = [...handles.values()].filter((h) => h.sessionKey === key).length;
-    if (mine >= maxHandlesPerSession) throw new GdsError("BadTooManyOperations", `this session already has ${mine} handles open on the trust list; close some first`);
-    if (handles.size >= maxHandles) throw new GdsError("BadTooManyOperations", `${handles.size} handles are open on the trust list; try again later`);
+    const admin = isAdmin(call);
+    const principal = principalOf(call);
+    let mine = 0;
+    let shared = 0;
+    let principals = 0;
+    for (const h of handles.values()) {
+      if (h.sessionKey === key) mine++;
+      if (!h.admin) {
+        shared++;
+        if (h.principal === principal) principals++;
+      }
+    }
+    const refuse = (why: string): never => {
+      listLog.warn({ user: call.userName, principal, admin, open: handles.size, why }, "trust list Open refused: too many handles");
+      throw new GdsError("BadTooManyOperations", why);
+    };
+    if (mine >= maxHandlesPerSession) refuse(`this session already has ${mine} handles open on the trust list (at most ${maxHandlesPerSession}); close some first`);
+    if (handles.size >= maxHandles) refuse(`${handles.size} handles are open on the trust list (at most ${maxHandles}); try again later`);
+    if (!admin) {
+      if (principals >= maxHandlesPerPrincipal) refuse(`${principal} already has ${principals} handles open on the trust list over its sessions (at most ${maxHandlesPerPrincipal}); close some first`);
+      if (shared >= maxHandles - reservedForAdmins) {
+        refuse(`the ${maxHandles - reservedForAdmins} handles of the trust list open to applications are in use (the other ${reservedForAdmins} are kept for admins); try again later`);
+      }
+    }
     const h: FileHandle = {
       id: allocateHandle(),
       sessionKey: key,
       session: call.context.session,
+      admin,
+      principal,
       kind,
       data,
       position: 0,

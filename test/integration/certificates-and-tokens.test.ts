@@ -61,28 +61,40 @@ describe("X509 user tokens", () => {
 });
 
 describe("GDS_ACCEPT_UNKNOWN_CERTIFICATES=false", () => {
-  it("refuses an unknown client application certificate until an admin moves it to trusted", async () => {
+  it("refuses an unknown client application certificate until an admin trusts it; lists it in server-pki/seen", async () => {
     const t = await startTestGds({ acceptUnknownCertificates: false });
     running.push(t);
     const pki = "locked-down";
     await expect(connect(t.endpointUrl, { pkiName: pki })).rejects.toThrow();
-    const rejectedDir = path.join(t.config.dataDir, "server-pki/rejected");
-    const rejected = fs.readdirSync(rejectedDir);
-    expect(rejected.length).toBeGreaterThan(0);
-    // the operator admits the client
-    const trustedDir = path.join(t.config.dataDir, "server-pki/trusted/certs");
-    for (const f of rejected) fs.renameSync(path.join(rejectedDir, f), path.join(trustedDir, f));
-    await new Promise((r) => setTimeout(r, 1500)); // the certificate manager notices the move
-    const s = await connect(t.endpointUrl, { pkiName: pki });
-    await s.close();
+    const [seen] = t.gds.seenClientCertificates.list();
+    expect(seen).toMatchObject({ applicationUri: "urn:opcua-gds-test-client:locked-down", verdict: "refused", status: "BadCertificateUntrusted" });
+    expect(fs.readdirSync(path.join(t.config.dataDir, "server-pki/rejected"))).toEqual([]);
+    // the operator admits the client: copies the certificate from seen/ into trusted/
+    await t.gds.seenClientCertificates.flush();
+    const seenFile = path.join(t.config.dataDir, "server-pki/seen/certs", `${seen.thumbprint}.pem`);
+    fs.copyFileSync(seenFile, path.join(t.config.dataDir, "server-pki/trusted/certs", `${seen.thumbprint}.pem`));
+    // the certificate manager notices the new file (a file watcher): retry for a while
+    const deadline = Date.now() + 20_000;
+    let admitted: Awaited<ReturnType<typeof connect>> | undefined;
+    while (!admitted) {
+      try {
+        admitted = await connect(t.endpointUrl, { pkiName: pki });
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    await admitted.close();
     expect(fs.existsSync(sharedClientPkiDir(pki))).toBe(true);
   });
 
-  it("records unknown client certificates it accepts by default", async () => {
+  it("admits unknown client certificates by default without trusting them for good: they are listed in server-pki/seen", async () => {
     const t = await startTestGds();
     running.push(t);
+    const trustedBefore = fs.readdirSync(path.join(t.config.dataDir, "server-pki/trusted/certs")).sort();
     const s = await connect(t.endpointUrl);
     await s.close();
-    expect(fs.readdirSync(path.join(t.config.dataDir, "server-pki/trusted/certs")).length).toBeGreaterThan(0);
+    expect(t.gds.seenClientCertificates.list()).toEqual([expect.objectContaining({ applicationUri: "urn:opcua-gds-test-client:default", verdict: "accepted", status: "Good" })]);
+    expect(fs.readdirSync(path.join(t.config.dataDir, "server-pki/trusted/certs")).sort()).toEqual(trustedBefore);
   });
 });
