@@ -71,7 +71,7 @@ describe("key delivery: the sealed password is gone once delivered; delivered ke
   /** StartNewKeyPairRequest with a password; returns the request and the sealed value the store wrote. */
   async function start(format: "PEM" | "PFX", password: string): Promise<{ requestId: NodeId; sealed: string }> {
     const before = new Set(fs.readFileSync(path.join(dataDir, "gds.db.json.journal"), "utf8").match(SEALED) ?? []);
-    const r = await startNewKeyPairRequest(admin, appId, { privateKeyFormat: format, privateKeyPassword: password, domainNames: ["device.local"] });
+    const r = await startNewKeyPairRequest(admin, appId, { privateKeyFormat: format, privateKeyPassword: password, domainNames: ["device1.local"] });
     expectStatus(r, "Good");
     const journal = fs.readFileSync(path.join(dataDir, "gds.db.json.journal"), "utf8") + fs.readFileSync(path.join(dataDir, "gds.db.json"), "utf8");
     const fresh = [...new Set(journal.match(SEALED) ?? [])].filter((m) => !before.has(m));
