@@ -14,8 +14,13 @@ export interface GdsConfig {
   port: number;
   hostname: string;
   dataDir: string;
-  /** Password for the `admin` user created on the first start; undefined → random, printed once. */
+  /**
+   * Password for the `admin` user created on the first start (from GDS_ADMIN_PASSWORD or read from
+   * GDS_ADMIN_PASSWORD_FILE); undefined → random, written to `<data dir>/initial-admin-password`.
+   */
   adminPassword?: string;
+  /** The file the admin password was read from (it may end with one newline, not part of the password). */
+  adminPasswordFile?: string;
   logLevel: string;
   /** Accept (and record) unknown client application certificates on the secure channel. */
   acceptUnknownCertificates: boolean;
@@ -115,13 +120,18 @@ function parseBoolean(raw: unknown, source: string): boolean {
   throw new ConfigError(source, `expected true or false, got ${JSON.stringify(raw)}`);
 }
 
+/** The parse functions of duration settings (shown as e.g. "30d" in help and logs). */
+const durationParsers = new WeakSet<SettingSpec["parse"]>();
+
 function durationParser(min: number, max: number) {
-  return (raw: unknown, source: string): number => {
+  const parse = (raw: unknown, source: string): number => {
     const ms = parseDuration(String(raw));
     if (ms === undefined) throw new ConfigError(source, `expected a duration such as 90s, 10m, 12h, 365d or 20y, got ${JSON.stringify(raw)}`);
     if (ms < min || ms > max) throw new ConfigError(source, `must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(raw)}`);
     return ms;
   };
+  durationParsers.add(parse);
+  return parse;
 }
 
 function integerParser(min: number, max: number, note = "") {
@@ -154,6 +164,7 @@ const SETTINGS: SettingSpec[] = [
       return s;
     },
   },
+  { key: "adminPasswordFile", env: "GDS_ADMIN_PASSWORD_FILE", flag: "admin-password-file", parse: parseFilePath },
   {
     key: "logLevel",
     env: "GDS_LOG_LEVEL",
@@ -317,10 +328,74 @@ export function loadConfig(input: LoadConfigInput): GdsConfig {
   if (config.reservedAuthenticatedSessions >= config.maxSessions) {
     throw new ConfigError("GDS_RESERVED_AUTHENTICATED_SESSIONS", `must be less than GDS_MAX_SESSIONS (${config.maxSessions}), got ${config.reservedAuthenticatedSessions}`);
   }
+  if (config.adminPasswordFile !== undefined) {
+    if (config.adminPassword !== undefined) throw new ConfigError("GDS_ADMIN_PASSWORD_FILE", "GDS_ADMIN_PASSWORD and GDS_ADMIN_PASSWORD_FILE both set: set one of them");
+    config.adminPassword = readPasswordFile(path.resolve(cwd, config.adminPasswordFile), "GDS_ADMIN_PASSWORD_FILE");
+  }
   if ((config.caCertFile === undefined) !== (config.caKeyFile === undefined)) {
     throw new ConfigError(config.caCertFile === undefined ? "GDS_CA_CERT_FILE" : "GDS_CA_KEY_FILE", "GDS_CA_CERT_FILE and GDS_CA_KEY_FILE go together: set both or neither");
   }
   return config;
+}
+
+/** A password file's content; one trailing newline (LF or CRLF) is not part of the password. */
+export function readPasswordFile(file: string, setting: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const password = text.replace(/\r?\n$/, "");
+  if (password.length < 8) throw new ConfigError(setting, `the password in ${file} must have at least 8 characters`);
+  if (password.length > 1024) throw new ConfigError(setting, `the password in ${file} must have at most 1024 characters`);
+  if (/[\r\n]/.test(password)) throw new ConfigError(setting, `${file} must hold the password on one line`);
+  return password;
+}
+
+/** One setting as operators name it: env var, `gds start` flag, config key. */
+export interface SettingDescriptor {
+  key: keyof GdsConfig;
+  env: string;
+  flag: string;
+  /** A duration (written 90s, 10m, 12h, 365d, 20y). */
+  duration: boolean;
+  /** Never shown in logs. */
+  secret: boolean;
+}
+
+const SECRET_SETTINGS = new Set<keyof GdsConfig>(["adminPassword"]);
+
+/** Every setting of `gds start`, in the order of the help text (the data dir after the host name). */
+export const SETTING_DESCRIPTORS: readonly SettingDescriptor[] = SETTINGS.flatMap((s) => {
+  const d: SettingDescriptor = { key: s.key, env: s.env, flag: s.flag, duration: durationParsers.has(s.parse), secret: SECRET_SETTINGS.has(s.key) };
+  return s.key === "hostname" ? [d, { key: "dataDir", env: "GDS_DATA_DIR", flag: "data-dir", duration: false, secret: false }] : [d];
+});
+
+/** A setting's value as it would be written (durations as 30d); undefined when unset. */
+export function formatSetting(d: SettingDescriptor, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (d.duration && typeof value === "number") return formatDuration(value);
+  return String(value);
+}
+
+/**
+ * The settings in force by env var name, secrets left out (shown as "(set)"), and the names of
+ * those that differ from the default.
+ */
+export function settingsInForce(config: GdsConfig): { settings: Record<string, string>; notDefault: string[] } {
+  const defaults = defaultSettings() as Partial<GdsConfig>;
+  const settings: Record<string, string> = {};
+  const notDefault: string[] = [];
+  for (const d of SETTING_DESCRIPTORS) {
+    const value = config[d.key];
+    const shown = d.secret ? (value === undefined ? undefined : "(set)") : formatSetting(d, value);
+    if (shown === undefined) continue;
+    settings[d.env] = shown;
+    if (d.key in defaults && defaults[d.key] !== value) notDefault.push(d.env);
+    else if (!(d.key in defaults) && d.key !== "hostname" && d.key !== "dataDir") notDefault.push(d.env);
+  }
+  return { settings, notDefault };
 }
 
 function ensureWritableDir(dir: string): void {

@@ -1,7 +1,11 @@
 import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import { systemClock, type Clock } from "./clock.js";
 import type { GdsConfig } from "./config.js";
 import { acquireDataDirLock } from "./data-dir-lock.js";
+import { fsyncDir, writeNewFileSynced } from "./durable-fs.js";
+import { checkPortsFree } from "./startup-checks.js";
 import { DirectoryService } from "./directory/directory-service.js";
 import { QueryBudget } from "./directory/query-budget.js";
 import { createLogger, type Logger } from "./log.js";
@@ -63,6 +67,18 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
   let audit: FileAuditLog | undefined;
   let certificatesReady: Promise<CertificateManagerService> | undefined;
   try {
+    // Everything that can refuse the start is checked before anything is created.
+    await checkPortsFree(config);
+    const ca = new LocalCaBackend({
+      dataDir: config.dataDir,
+      keySize: config.caKeySize,
+      lifetimeMs: config.caLifetimeMs,
+      subjectTemplate: config.caSubject,
+      clock,
+      log,
+      importOnFirstStart: config.caCertFile && config.caKeyFile ? { certFile: config.caCertFile, keyFile: config.caKeyFile } : undefined,
+    });
+    await ca.check();
     store = new LowdbStore({ dir: config.dataDir });
     await store.open();
     const openStore = store;
@@ -73,17 +89,7 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
     let countLoginFailure: ((reason: string) => void) | undefined;
     const users = new UserService({ store, clock, audit, log, onLoginFailure: (reason) => countLoginFailure?.(reason) });
     await users.init();
-    await ensureAdminUser(users, config, log);
 
-    const ca = new LocalCaBackend({
-      dataDir: config.dataDir,
-      keySize: config.caKeySize,
-      lifetimeMs: config.caLifetimeMs,
-      subjectTemplate: config.caSubject,
-      clock,
-      log,
-      importOnFirstStart: config.caCertFile && config.caKeyFile ? { certFile: config.caCertFile, keyFile: config.caKeyFile } : undefined,
-    });
     // Runs beside the endpoint's start-up: on a first start the CA keys are made in the thread
     // pool while the main thread loads the nodesets.
     const openAudit = audit;
@@ -190,7 +196,11 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
         startedAt,
         log,
       });
+      // The first start's admin user comes once the listeners are up: a start that fails leaves
+      // no user behind, and the next one makes (and writes) the password afresh.
+      await ensureAdminUser(users, config, log);
     } catch (err) {
+      await http?.close().catch(() => undefined);
       metrics.close();
       await endpoint.stop().catch(() => undefined);
       throw err;
@@ -247,16 +257,26 @@ export async function startGds(config: GdsConfig, options: StartOptions = {}): P
   }
 }
 
-/** First start with no users: create `admin` with every admin role. */
+/** Where the first start leaves a generated admin password (0600): never in the log. */
+export const INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password";
+
+/**
+ * First start with no users: create `admin` with every admin role. A generated password is
+ * written (durably, 0600) before the user exists, so it is never lost; the log names the file.
+ */
 async function ensureAdminUser(users: UserService, config: GdsConfig, log: Logger): Promise<void> {
   if (users.count() > 0) return;
-  const generated = config.adminPassword === undefined;
-  const password = config.adminPassword ?? crypto.randomBytes(18).toString("base64url");
-  await users.add("admin", [...ADMIN_ROLES], password);
-  if (generated) {
-    // Printed once, on purpose: this is the only way an operator learns it.
-    log.warn({ user: "admin", generatedPassword: password }, "created user admin with a generated password; it is shown only this once: store it, or set GDS_ADMIN_PASSWORD before the first start");
-  } else {
-    log.info({ user: "admin", roles: ADMIN_ROLES }, "created user admin with the password from GDS_ADMIN_PASSWORD");
+  if (config.adminPassword !== undefined) {
+    await users.add("admin", [...ADMIN_ROLES], config.adminPassword);
+    const source = config.adminPasswordFile ? `GDS_ADMIN_PASSWORD_FILE (${config.adminPasswordFile})` : "GDS_ADMIN_PASSWORD";
+    log.info({ user: "admin", roles: ADMIN_ROLES }, `created user admin with the password from ${source}`);
+    return;
   }
+  const password = crypto.randomBytes(18).toString("base64url");
+  const file = path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE);
+  fs.rmSync(file, { force: true }); // left by a first start that failed
+  await writeNewFileSynced(file, `${password}\n`, 0o600);
+  await fsyncDir(config.dataDir);
+  await users.add("admin", [...ADMIN_ROLES], password);
+  log.warn({ user: "admin", passwordFile: file }, `created user admin with a generated password, in ${file} (readable by this user only): store it safely, then delete the file; or set GDS_ADMIN_PASSWORD_FILE before the first start`);
 }

@@ -190,6 +190,22 @@ export class LocalCaBackend implements CaBackend {
     return result;
   }
 
+  /**
+   * What initialize() would refuse, checked without writing anything: an incomplete CA in the data
+   * dir (CaLoadError), import files that cannot be imported (CaImportError).
+   */
+  async check(): Promise<void> {
+    const { dataDir } = this.opts;
+    for (const group of CERTIFICATE_GROUP_NAMES) {
+      const state = await caFilesState(dataDir, group);
+      if (state.state === "partial") {
+        throw new CaLoadError(`the CA of ${group} in ${caGroupDir(dataDir, group)} is incomplete (${state.missing.join(", ")} missing); restore it from a backup, or remove the directory to create a new CA (every certificate it issued becomes untrusted)`);
+      }
+      const imp = group === "DefaultApplicationGroup" ? this.opts.importOnFirstStart : undefined;
+      if (state.state === "none" && imp) await readCaFiles(imp.certFile, imp.keyFile, this.opts.clock);
+    }
+  }
+
   info(group: CertificateGroupName): CaGroupInfo {
     const ca = this.ca(group);
     return {

@@ -1,50 +1,16 @@
 import { parseArgs } from "node:util";
-import { loadConfig, START_FLAGS } from "../config.js";
+import { loadConfig, settingsInForce, START_FLAGS } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { CaImportError } from "../ca/ca-import.js";
 import { CaLoadError } from "../ca/local-ca-backend.js";
 import { StoreCorruptError } from "../store/store.js";
 import { startGds } from "../server.js";
+import { watchNpmWrapperShell } from "./npm-wrapper-shell.js";
+import { startUsage } from "./start-usage.js";
 
-export const START_USAGE = `Usage: gds start [options]
-
-Runs the GDS server in the foreground. Every option is also an env var and a key in
-<data dir>/gds.config.json; env vars win over flags, flags over the file.
-SIGTERM/SIGINT stop it; SIGHUP reopens <data dir>/audit.log (log rotation, pid in gds.lock).
-
-  --port N                          GDS_PORT (4840)
-  --hostname NAME                   GDS_HOSTNAME (this machine's host name)
-  --data-dir DIR                    GDS_DATA_DIR (./pki)
-  --admin-password PW               GDS_ADMIN_PASSWORD (random, printed once, on the first start)
-  --log-level LEVEL                 GDS_LOG_LEVEL (info)
-  --accept-unknown-certificates B   GDS_ACCEPT_UNKNOWN_CERTIFICATES (true): admit client certificates
-                                    nobody trusted, per connection (never added to the trust store)
-  --max-seen-client-certificates N  GDS_MAX_SEEN_CLIENT_CERTIFICATES (1000): unknown client
-                                    certificates listed in <data dir>/server-pki/seen
-  --http-port N                     GDS_HTTP_PORT (4841): GET /metrics and /healthz; 0 = off
-  --http-host ADDR                  GDS_HTTP_HOST (127.0.0.1)
-  --bind-address ADDR               GDS_BIND_ADDRESS (all interfaces): address the opc.tcp listener binds
-  --max-sessions N                  GDS_MAX_SESSIONS (200): sessions of the whole server
-  --reserved-authenticated-sessions N
-                                    GDS_RESERVED_AUTHENTICATED_SESSIONS (20): kept for user/X509 logons
-  --max-channels-per-address N      GDS_MAX_CHANNELS_PER_ADDRESS (100): connections per client IP
-  --max-anonymous-sessions-per-address N
-                                    GDS_MAX_ANONYMOUS_SESSIONS_PER_ADDRESS (16)
-  --max-pending-sessions-per-address N
-                                    GDS_MAX_PENDING_SESSIONS_PER_ADDRESS (64): not yet activated
-  --session-activation-timeout DUR  GDS_SESSION_ACTIVATION_TIMEOUT (15s)
-  --anonymous-session-timeout DUR   GDS_ANONYMOUS_SESSION_TIMEOUT (5m): idle anonymous sessions close
-  --push-interval DUR               GDS_PUSH_INTERVAL (1h): how often push management looks for work
-  --push-concurrency N              GDS_PUSH_CONCURRENCY (4): push cycles at once
-  --push-timeout DUR                GDS_PUSH_TIMEOUT (30s): per call to a push-managed device
-  --cert-organization NAME          GDS_CERT_ORGANIZATION (none): O= of every issued certificate
-  --max-certificates-per-day N      GDS_MAX_CERTIFICATES_PER_DAY (20): per application and group
-  --max-records-per-query N         GDS_MAX_RECORDS_PER_QUERY (1000): records per QueryApplications/
-                                    QueryServers call (MaxRecordsToReturn 0 or larger gets this)
-  --query-budget-ms N               GDS_QUERY_BUDGET_MS (100): directory scan ms per second per
-                                    session (anonymous ones of one address: 4x); 0 = unlimited
-`;
+/** `gds start --help`, generated from the settings (src/cli/start-usage.ts). */
+export const START_USAGE = startUsage();
 
 /** `gds start`: exit code 2 for bad settings; runs until SIGTERM/SIGINT, then exits 0; SIGHUP reopens audit.log. */
 export async function startCommand(args: string[]): Promise<number> {
@@ -71,12 +37,24 @@ export async function startCommand(args: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  const { settings, notDefault } = settingsInForce(config);
+  log.info({ settings }, `settings in force${notDefault.length ? `; not default: ${notDefault.map((env) => `${env}=${settings[env]}`).join(", ")}` : ": all defaults"}`);
   // Signals are watched from the first moment: a SIGTERM that arrives while the server is still
-  // starting stops it as soon as it is up, instead of killing the process half-way.
+  // starting stops it as soon as it is up, instead of killing the process half-way. Only the
+  // first counts: Ctrl-C under `npm start` delivers SIGINT twice (from the terminal and from npm),
+  // and a second one must not kill the process half-way through its shutdown.
   let signalled: string | undefined;
   let onSignal: (signal: string) => void = (signal) => (signalled = signal);
-  process.once("SIGTERM", () => onSignal("SIGTERM"));
-  process.once("SIGINT", () => onSignal("SIGINT"));
+  let stopRequested = false;
+  const requestStop = (reason: string) => {
+    if (stopRequested) return;
+    stopRequested = true;
+    onSignal(reason);
+  };
+  process.on("SIGTERM", () => requestStop("SIGTERM"));
+  process.on("SIGINT", () => requestStop("SIGINT"));
+  // Under `npx gds start`, npm signals only its wrapper shell: that shell's end is the stop request.
+  watchNpmWrapperShell(() => requestStop("npm wrapper shell ended (npm was told to stop)"));
   // SIGHUP: reopen <data dir>/audit.log (log rotation: logrotate moves it, then signals). One
   // that arrives while starting is done once the server is up.
   let started: Awaited<ReturnType<typeof startGds>> | undefined;

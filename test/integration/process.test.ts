@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "@jest/globals";
 import { StatusCodes } from "node-opcua";
-import { connect, tempDir } from "./helpers/gds-harness.js";
+import { connect, freePort, tempDir } from "./helpers/gds-harness.js";
 import { getApplication, registerOk, sampleServer } from "./helpers/directory-client.js";
 import { opensslSelfSigned } from "./helpers/gds-cli.js";
 import { runGds, startGdsProcess, type GdsProcess } from "./helpers/gds-process.js";
@@ -58,7 +58,7 @@ describe("gds start as a process", () => {
     }
   });
 
-  it("logs pino JSON with a listening line naming the endpoint and the generated admin password once", async () => {
+  it("logs pino JSON with a listening line naming the endpoint, and names the file of the generated admin password once", async () => {
     const p = await startGdsProcess({ env: { GDS_ADMIN_PASSWORD: "" } });
     started.push(p);
     p.child.kill("SIGTERM");
@@ -66,7 +66,7 @@ describe("gds start as a process", () => {
     const lines = p.stdout().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     const listening = lines.find((l) => String(l.msg).includes("listening"));
     expect(String(listening?.msg)).toContain(p.endpointUrl);
-    expect(lines.filter((l) => typeof l.generatedPassword === "string")).toHaveLength(1);
+    expect(lines.filter((l) => l.passwordFile === path.join(p.dataDir, "initial-admin-password"))).toHaveLength(1);
   });
 
   it.each([
@@ -93,7 +93,7 @@ describe("gds start as a process", () => {
   it("refuses to start on a corrupt database instead of replacing it", async () => {
     const dir = tempDir("gds-corrupt-");
     fs.writeFileSync(path.join(dir, "gds.db.json"), '{"format":1,"seq":3,"colle');
-    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: "4999" });
+    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: String(await freePort()) });
     expect(await r.exited).toBe(2);
     expect(r.stderr()).toMatch(/gds\.db\.json/);
     expect(fs.readFileSync(path.join(dir, "gds.db.json"), "utf8")).toBe('{"format":1,"seq":3,"colle');
@@ -104,7 +104,7 @@ describe("gds start as a process", () => {
     const groupDir = path.join(dir, "ca", "DefaultApplicationGroup");
     fs.mkdirSync(groupDir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(path.join(groupDir, "ca.key.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", { mode: 0o600 });
-    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: "4998", GDS_CA_KEY_SIZE: "2048" });
+    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: String(await freePort()), GDS_CA_KEY_SIZE: "2048" });
     expect(await r.exited).toBe(2);
     expect(r.stderr().trim().split("\n")).toHaveLength(1);
     expect(r.stderr()).toMatch(/^gds start: .*DefaultApplicationGroup/);
@@ -114,7 +114,7 @@ describe("gds start as a process", () => {
   it("refuses GDS_CA_CERT_FILE naming a certificate that is not a CA, with exit code 2", async () => {
     const dir = tempDir("gds-caimport-");
     const { cert, key } = opensslSelfSigned(dir, "leaf", { ca: false, subject: "/CN=not a CA" });
-    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: "4997", GDS_CA_KEY_SIZE: "2048", GDS_CA_CERT_FILE: cert, GDS_CA_KEY_FILE: key });
+    const r = runGds(["start"], { GDS_DATA_DIR: dir, GDS_PORT: String(await freePort()), GDS_CA_KEY_SIZE: "2048", GDS_CA_CERT_FILE: cert, GDS_CA_KEY_FILE: key });
     expect(await r.exited).toBe(2);
     expect(r.stderr()).toMatch(/^gds start: .*CA/);
   });
