@@ -10,42 +10,35 @@ import {
   type ServerSession,
   type StatusCode,
 } from "node-opcua";
+import { defaultSettings, type GdsConfig } from "../config.js";
 import type { Logger } from "../log.js";
 
 /**
  * Limits that keep one client address (or a crowd of anonymous ones) from taking every channel
  * and session of the server. Per remote IP address; authenticated sessions are never held to the
  * tight per-address limits, and a share of the global session slots is kept for them.
+ *
+ * The settings they take, with their meaning and defaults, are in src/config.ts.
  */
-export interface ConnectionLimitSettings {
-  /** All sessions of the server (OPC UA MaxSessions). */
-  maxSessions: number;
-  /** Session slots only authenticated (UserName/X509) sessions may take: anonymous ones stop short of them. */
-  reservedAuthenticatedSessions: number;
-  /** Open TCP connections (secure channels, also those still in the handshake) per remote address. */
-  maxChannelsPerAddress: number;
-  /** Activated anonymous sessions per remote address. */
-  maxAnonymousSessionsPerAddress: number;
-  /** Sessions created but not (yet) activated, e.g. failing logons, per remote address. */
-  maxPendingSessionsPerAddress: number;
-  /** A session not activated within this time (ms) after CreateSession is closed. */
-  sessionActivationTimeoutMs: number;
-  /** An anonymous session is closed after this long (ms) without a request, whatever timeout it asked for. */
-  anonymousSessionTimeoutMs: number;
-}
+const LIMIT_KEYS = [
+  "maxSessions",
+  "reservedAuthenticatedSessions",
+  "maxChannelsPerAddress",
+  "maxAnonymousSessionsPerAddress",
+  "maxPendingSessionsPerAddress",
+  "sessionActivationTimeoutMs",
+  "anonymousSessionTimeoutMs",
+] as const;
+
+export type ConnectionLimitSettings = Pick<GdsConfig, (typeof LIMIT_KEYS)[number]>;
 
 /** The fewest activated, authenticated sessions one address may always hold (a SCADA or MES host). */
 export const MIN_AUTHENTICATED_SESSIONS_PER_ADDRESS = 64;
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimitSettings = {
-  maxSessions: 200,
-  reservedAuthenticatedSessions: 20,
-  maxChannelsPerAddress: 100,
-  maxAnonymousSessionsPerAddress: 16,
-  maxPendingSessionsPerAddress: 64,
-  sessionActivationTimeoutMs: 15_000,
-  anonymousSessionTimeoutMs: 300_000,
-};
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimitSettings = (() => {
+  const defaults = defaultSettings();
+  return Object.fromEntries(LIMIT_KEYS.map((k) => [k, defaults[k]])) as unknown as ConnectionLimitSettings;
+})();
 
 export type SessionKind = "pending" | "anonymous" | "authenticated";
 

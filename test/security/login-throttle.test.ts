@@ -14,7 +14,7 @@ import {
 } from "node-opcua";
 import type { AuditEntry } from "../../src/audit/audit-log.types.js";
 import { ADMIN_PASSWORD, callAdmin, freePort, isGood, sharedClientPkiDir, startTestGds, type TestGds } from "../integration/helpers/gds-harness.js";
-import { relayFrom } from "./helpers/from-address.js";
+import { loopbackRelay } from "./helpers/loopback-relay.js";
 
 const ATTACK_SIZE = 60;
 const FLOOD = path.resolve("test/security/helpers/guess-flood.mjs");
@@ -81,8 +81,8 @@ describe("password guessing: throttled, bounded, audited; the real admin still g
 
   it(`${ATTACK_SIZE} pipelined wrong guesses from 127.0.0.1 are refused fast; the admin from 127.0.0.2 logs in and calls GetStatus within 2 s`, async () => {
     const port = Number(new URL(t.endpointUrl.replace("opc.tcp:", "http:")).port);
-    const relay = await relayFrom("127.0.0.2", { host: "127.0.0.1", port });
-    const admin = await openClient(relay.endpointUrl, "default");
+    const relay = await loopbackRelay("127.0.0.2", port);
+    const admin = await openClient(relay.url, "default");
     // The attacker is another process (its client-side crypto must not share the server's CPU
     // time in this process): ATTACK_SIZE sessions on one channel, activated at once as admin.
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_OPTIONS"));
@@ -147,8 +147,8 @@ describe("password guessing: throttled, bounded, audited; the real admin still g
   it("a throttled address is refused even with the right password, while another address is not", async () => {
     // After the attack above, 127.0.0.1 has failures on record: it waits between attempts.
     const port = Number(new URL(t.endpointUrl.replace("opc.tcp:", "http:")).port);
-    const relay = await relayFrom("127.0.0.2", { host: "127.0.0.1", port });
-    const fromOther = await openClient(relay.endpointUrl, "default");
+    const relay = await loopbackRelay("127.0.0.2", port);
+    const fromOther = await openClient(relay.url, "default");
     try {
       const before = readAudit(t).filter((e) => e.event === "LoginFailed").length;
       // Enough wrong guesses from 127.0.0.1 to be locked out for minutes (the delay doubles per failure).
@@ -175,8 +175,8 @@ describe("password guessing: throttled, bounded, audited; the real admin still g
   it("user changes are audited with the acting admin: UserAdded, UserRolesChanged, UserRemoved", async () => {
     // 127.0.0.1 is throttled by the tests above: the admin works from the other machine.
     const port = Number(new URL(t.endpointUrl.replace("opc.tcp:", "http:")).port);
-    const relay = await relayFrom("127.0.0.2", { host: "127.0.0.1", port });
-    const admin = await openClient(relay.endpointUrl, "default");
+    const relay = await loopbackRelay("127.0.0.2", port);
+    const admin = await openClient(relay.url, "default");
     const s = await admin.client.createSession({ type: UserTokenType.UserName, userName: "admin", password: ADMIN_PASSWORD });
     const ts = { client: admin.client, session: s, gdsNs: -1, close: async () => undefined };
     const roles = (names: string[]) => ({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: names });
