@@ -252,6 +252,7 @@ export function formatAuditLog(result: Json): string {
     ["group", "group"],
     ["type", "certificateType"],
     ["serial", "serialHex"],
+    ["thumbprint", "thumbprint"],
     ["user", "userName"],
     ["from", "clientAddress"],
   ];
