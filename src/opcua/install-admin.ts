@@ -51,8 +51,9 @@ const APPROVER_ROLES = ["RegistrationAuthorityAdmin"];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The request id the service knows, from what an admin types or copies: the bare GUID, or the
- * RequestId NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests and StartSigningRequest give it).
+ * The request id the service knows, from what an admin types or copies: the GUID (as ListRequests,
+ * the audit log and the log lines show it), or the RequestId NodeId string a device got from
+ * StartSigningRequest (ns=…;g=… or nsu=…;g=…).
  * The namespace is not checked: the GUID alone identifies the request. Anything else goes to the
  * service as typed, which answers BadNotFound.
  */
