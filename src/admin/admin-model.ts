@@ -8,6 +8,7 @@
  */
 import type { RequestState } from "../requests/certificate-manager.types.js";
 import { ADMIN_VARIABLES, OPS_ADMIN_METHODS } from "./ops-admin-model.js";
+import { OPERATOR_ADMIN_METHODS } from "./operator-admin-model.js";
 import { PUSH_ADMIN_METHODS } from "./push-admin-model.js";
 
 export const ADMIN_NAMESPACE_URI = "urn:opcua-gds:admin";
@@ -47,14 +48,14 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
     name: "GetApplication",
     id: 1020,
     description: "One registered application as JSON.",
-    inputs: [{ name: "ApplicationId", type: "String", description: "ApplicationId as a NodeId string (ns=…;g=… or nsu=…;g=…) or the bare GUID" }],
+    inputs: [{ name: "ApplicationId", type: "String", description: "ApplicationId: the GUID as ListApplications shows it, or a NodeId string (ns=…;g=… or nsu=…;g=…)" }],
     outputs: [{ name: "ApplicationJson", type: "String", description: "JSON application record" }],
   },
   {
     name: "RemoveApplication",
     id: 1030,
     description: "Unregisters an application (as UnregisterApplication does).",
-    inputs: [{ name: "ApplicationId", type: "String", description: "ApplicationId as a NodeId string or the bare GUID" }],
+    inputs: [{ name: "ApplicationId", type: "String", description: "ApplicationId: the GUID, or a NodeId string (ns=…;g=…)" }],
     outputs: [],
   },
   {
@@ -70,7 +71,7 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
           "JSON object with the fields GetApplication returns: applicationUri, applicationType (0 Server, 1 Client, 2 ClientAndServer, 3 DiscoveryServer), applicationNames ([{locale, text}]), productUri, discoveryUrls, serverCapabilities; other fields are ignored",
       },
     ],
-    outputs: [{ name: "ApplicationId", type: "String", description: "the new ApplicationId as a NodeId string (ns=…;g=…), as ListApplications shows it" }],
+    outputs: [{ name: "ApplicationId", type: "String", description: "the new ApplicationId (the GUID, as ListApplications, the audit log and the log lines show it)" }],
   },
   {
     name: "AddUser",
@@ -123,13 +124,13 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
     id: 1070,
     description: "Certificate requests (StartSigningRequest, StartNewKeyPairRequest) as a JSON array, newest first.",
     inputs: [{ name: "State", type: "String", description: "only requests in this state (pending, approved, rejected, delivered, failed); empty for all" }],
-    outputs: [{ name: "RequestsJson", type: "String", description: "JSON array of request records (requestId and applicationId as NodeId strings, kind, group, type, state, createdAt, requestedBy, decidedAt, decidedBy, reason, serialHex, subject)" }],
+    outputs: [{ name: "RequestsJson", type: "String", description: "JSON array of request records (requestId and applicationId as GUIDs, applicationUri, applicationName, kind, group, type, state, createdAt, requestedBy, decidedAt, decidedBy, reason, serialHex; subject, dnsNames and ipAddresses the certificate will get, as the issuance policy decides them)" }],
   },
   {
     name: "ApproveRequest",
     id: 1080,
     description: "Approves a pending certificate request; the next FinishRequest of the application receives the certificate. Requires RegistrationAuthorityAdmin.",
-    inputs: [{ name: "RequestId", type: "String", description: "RequestId as a NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests shows it) or the bare GUID" }],
+    inputs: [{ name: "RequestId", type: "String", description: "RequestId: the GUID as ListRequests shows it, or a NodeId string (ns=…;g=… or nsu=…;g=…)" }],
     outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the approval" }],
   },
   {
@@ -137,7 +138,7 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
     id: 1090,
     description: "Rejects a pending or approved certificate request; FinishRequest then answers BadRequestNotAllowed. Requires RegistrationAuthorityAdmin.",
     inputs: [
-      { name: "RequestId", type: "String", description: "RequestId as a NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests shows it) or the bare GUID" },
+      { name: "RequestId", type: "String", description: "RequestId: the GUID as ListRequests shows it, or a NodeId string (ns=…;g=… or nsu=…;g=…)" },
       { name: "Reason", type: "String", description: "why it was rejected (kept with the request); may be empty" },
     ],
     outputs: [{ name: "RequestJson", type: "String", description: "JSON request record after the rejection" }],
@@ -146,10 +147,10 @@ const CORE_ADMIN_METHODS: AdminMethod[] = [
 
 /**
  * Every method of the admin object. Each feature keeps its rows in its own file (ids: core
- * 1010–1099, push 1100–1199, operations 1200–1299; variables 1300–1399), so features can grow
+ * 1010–1099, push 1100–1199, operations 1200–1299; variables 1300–1399; operator 1400–1499), so features can grow
  * without editing each other's tables.
  */
-export const ADMIN_METHODS: AdminMethod[] = [...CORE_ADMIN_METHODS, ...PUSH_ADMIN_METHODS, ...OPS_ADMIN_METHODS];
+export const ADMIN_METHODS: AdminMethod[] = [...CORE_ADMIN_METHODS, ...PUSH_ADMIN_METHODS, ...OPS_ADMIN_METHODS, ...OPERATOR_ADMIN_METHODS];
 
 export type AdminVariableType = "UInt32" | "DateTime";
 

@@ -7,9 +7,9 @@ export const OPS_ADMIN_METHODS: AdminMethod[] = [
     name: "ListCertificates",
     id: 1200,
     description:
-      "Every certificate this GDS issued as a JSON array sorted by notAfter: applicationId (NodeId string), applicationUri (while registered), group, type, serialHex, notBefore, notAfter, state (valid, expiring, expired, revoked; expiring = less than GDS_RENEW_BEFORE left, by the server clock), revokedAt and revocationReason when revoked.",
+      "Every certificate this GDS issued as a JSON array sorted by notAfter: applicationId (GUID), applicationUri (while registered), group, type, serialHex, notBefore, notAfter, state (valid, expiring, expired, revoked; expiring = less than GDS_RENEW_BEFORE left, by the server clock), revokedAt and revocationReason when revoked.",
     inputs: [
-      { name: "ApplicationId", type: "String", description: "only this application's certificates (NodeId string or bare GUID); empty for all" },
+      { name: "ApplicationId", type: "String", description: "only this application's certificates (GUID, or a NodeId string ns=…;g=…); empty for all" },
       { name: "ExpiringWithin", type: "String", description: "only certificates not revoked that expire within this duration from now (e.g. 30d; already expired ones excluded); empty for no filter" },
       { name: "RevokedOnly", type: "Boolean", description: "only revoked certificates" },
     ],
@@ -21,7 +21,7 @@ export const OPS_ADMIN_METHODS: AdminMethod[] = [
     description:
       "Revokes one certificate by serial, or every unexpired certificate of an application, as RevokeCertificate does (CRL re-signed, trust lists updated, audited). Requires CertificateAuthorityAdmin.",
     inputs: [
-      { name: "ApplicationId", type: "String", description: "revoke every unexpired, unrevoked certificate of this application (NodeId string or bare GUID); empty when SerialHex is given" },
+      { name: "ApplicationId", type: "String", description: "revoke every unexpired, unrevoked certificate of this application (GUID, or a NodeId string ns=…;g=…); empty when SerialHex is given" },
       { name: "SerialHex", type: "String", description: "serial number (hex, colons allowed) of the certificate to revoke; empty when ApplicationId is given" },
       { name: "Reason", type: "String", description: "RFC 5280 reason: unspecified (default when empty), keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise" },
     ],

@@ -42,7 +42,7 @@ export const PUSH_ADMIN_METHODS: AdminMethod[] = [
     id: 1130,
     description:
       "Push targets and their status as a JSON array: the target fields plus status {running, lastAttempt, lastReason, lastSuccess, lastResult (ok/failed/waitingForApproval), lastError {step, statusCode, message, at}, certificate {serialHex, notBefore, notAfter, confirmedAt} as confirmed by the device, unconfirmedSerialHex, trustList {group, lastUpdateTime, pushedAt}, consecutiveFailures, nextAttemptAt, pushRequestedAt, pushRequestedBy, pendingRequestId and pendingRequestSince (a signing request waiting for approval), steps [{step, ms, statusCode}], lastDurationMs}.",
-    inputs: [{ name: "ApplicationId", type: "String", description: "only this application (NodeId string or bare GUID); empty for all" }],
+    inputs: [{ name: "ApplicationId", type: "String", description: "only this application (GUID, or a NodeId string ns=…;g=…); empty for all" }],
     outputs: [{ name: "StatusJson", type: "String", description: "JSON array of push statuses" }],
   },
   {

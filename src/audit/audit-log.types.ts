@@ -26,7 +26,11 @@ export type AuditEventName =
   | "UserAdded"
   | "UserRemoved"
   | "UserRolesChanged"
-  | "UserCertificateBound";
+  | "UserCertificateBound"
+  | "UserPasswordChanged"
+  /** Client application certificates the server's channel PKI trusts (gds clients trust|remove). */
+  | "ClientCertificateTrusted"
+  | "ClientCertificateRemoved";
 
 export interface AuditEntry {
   /** ISO time, filled in by the log. */
@@ -44,6 +48,8 @@ export interface AuditEntry {
   serialHex?: string;
   /** The user added, removed or changed (user events; the actor is the admin who did it). */
   userName?: string;
+  /** SHA-1 thumbprint (hex) of the client certificate trusted or removed. */
+  thumbprint?: string;
   /** Remote IP address of the client's channel (LoginFailed). */
   clientAddress?: string;
   /** A short human text; never a secret. */

@@ -39,6 +39,7 @@ const ENTRY_FIELDS = [
   "group",
   "certificateType",
   "serialHex",
+  "thumbprint",
   "userName",
   "clientAddress",
   "detail",

@@ -467,3 +467,20 @@ export async function writeBackupInto(dir: string, backup: VerifiedBackup): Prom
   }
   await fsyncDir(dir);
 }
+
+/** The database snapshot and journal of the store (src/store/lowdb-store.ts). */
+const DATABASE_FILES = ["gds.db.json", "gds.db.json.journal"];
+const CA_CERT_FILE = /^ca\/[^/]+\/ca\.cert\.der$/;
+
+/**
+ * Whether a list of data-dir paths (relative, "/"-separated) is a GDS data dir: it holds the
+ * database (gds.db.json or its journal) or at least one CA (ca/<group>/ca.cert.der). A folder
+ * with neither is not one (a typo in --data-dir, an empty mount): backing it up or restoring it
+ * would give an archive that looks good and holds nothing the server can use.
+ */
+export function looksLikeDataDir(paths: readonly string[]): boolean {
+  return paths.some((p) => DATABASE_FILES.includes(p) || CA_CERT_FILE.test(p));
+}
+
+/** What looksLikeDataDir looks for, for error messages. */
+export const DATA_DIR_MARKERS = "the database (gds.db.json) nor a CA (ca/<group>/ca.cert.der)";

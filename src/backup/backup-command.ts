@@ -6,7 +6,7 @@ import type { BackupCommand } from "../cli/args.js";
 import { CliError, errorMessage, ExitCode } from "../cli/cli-error.js";
 import { formatJson } from "../cli/format.js";
 import { fsyncDir, writeFully } from "../durable-fs.js";
-import { BackupError, buildArchive, gdsVersion, readDataDir, sha256 } from "./archive.js";
+import { BackupError, buildArchive, DATA_DIR_MARKERS, gdsVersion, looksLikeDataDir, readDataDir, sha256 } from "./archive.js";
 import { lockDataDir } from "./data-dir-guard.js";
 import { DEFAULT_SCRYPT, encryptArchive } from "./encryption.js";
 
@@ -46,6 +46,9 @@ export async function backupCommand(cmd: BackupCommand, now: () => Date = () => 
   try {
     contents = await readDataDir(cmd.dataDir, { now: now(), gdsVersion: gdsVersion() });
     if (contents.files.length === 0) throw new CliError(`the data dir ${cmd.dataDir} holds no files: nothing to back up`, ExitCode.Usage);
+    if (!looksLikeDataDir(contents.files.map((f) => f.path))) {
+      throw new CliError(`${cmd.dataDir} is not a GDS data dir: it holds neither ${DATA_DIR_MARKERS}; check --data-dir / GDS_DATA_DIR. Nothing was written`, ExitCode.Usage);
+    }
     archive = buildArchive(contents);
   } catch (err) {
     if (err instanceof CliError) throw err;

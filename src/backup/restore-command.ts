@@ -7,7 +7,7 @@ import { CliError, errorMessage, ExitCode } from "../cli/cli-error.js";
 import { formatJson } from "../cli/format.js";
 import { LOCK_FILE } from "../data-dir-lock.js";
 import { fsyncDir, makeDirs } from "../durable-fs.js";
-import { ArchiveError, DEFAULT_LIMITS, gdsVersion, RESTORED_DIR_MODE, verifyArchive, writeBackupInto, type VerifiedBackup } from "./archive.js";
+import { ArchiveError, DATA_DIR_MARKERS, DEFAULT_LIMITS, gdsVersion, looksLikeDataDir, RESTORED_DIR_MODE, verifyArchive, writeBackupInto, type VerifiedBackup } from "./archive.js";
 import { decryptArchive, isEncryptedArchive } from "./encryption.js";
 
 /** The largest archive file restore reads: the uncompressed bound plus room for gzip and the envelope. */
@@ -59,6 +59,9 @@ export async function restoreCommand(cmd: RestoreCommand, now: () => Date = () =
   } catch (err) {
     if (err instanceof ArchiveError) throw new CliError(`refused ${cmd.archive}: ${err.message}; nothing was written`, ExitCode.Failure);
     throw err;
+  }
+  if (!looksLikeDataDir(backup.files.map((f) => f.path))) {
+    throw new CliError(`refused ${cmd.archive}: it holds no GDS data dir (neither ${DATA_DIR_MARKERS}); nothing was written`, ExitCode.Usage);
   }
 
   let movedAside: string | undefined;

@@ -17,7 +17,9 @@ import {
   formatRevoked,
   formatDone,
   formatJson,
-  formatRequestsTable,
+  formatClientsTable,
+  formatRequest,
+  formatRequestsList,
   formatStatus,
   formatUsersTable,
   parseJsonResult,
@@ -71,7 +73,30 @@ export async function runAdminCommand(cmd: AdminCommand, call: AdminCall): Promi
     case "requests list": {
       const [out] = await call("ListRequests", [cmd.state ?? ""]);
       const requests = expectArray(parseJsonResult(out, "requests"), "requests");
-      return json ? formatJson(requests) : formatRequestsTable(requests, cmd.state);
+      return json ? formatJson(requests) : formatRequestsList(requests, cmd.state);
+    }
+    case "requests show": {
+      const [out] = await call("GetRequest", [cmd.requestId]);
+      const request = expectObject(parseJsonResult(out, "request"), "request");
+      return json ? formatJson(request) : formatRequest(request);
+    }
+    case "users passwd":
+      await call("SetUserPassword", [cmd.name, cmd.password]);
+      return json ? formatJson({ user: cmd.name, passwordChanged: true }) : formatDone.passwordSet(cmd.name);
+    case "clients list": {
+      const [out] = await call("ListClientCertificates", []);
+      const clients = expectArray(parseJsonResult(out, "client certificates"), "client certificates");
+      return json ? formatJson(clients) : formatClientsTable(clients);
+    }
+    case "clients trust": {
+      const [out] = await call("TrustClientCertificate", [cmd.thumbprint]);
+      const entry = expectObject(parseJsonResult(out, "client certificate"), "client certificate");
+      return json ? formatJson(entry) : formatDone.clientTrusted(entry);
+    }
+    case "clients remove": {
+      const [out] = await call("RemoveClientCertificate", [cmd.thumbprint]);
+      const entry = expectObject(parseJsonResult(out, "client certificate"), "client certificate");
+      return json ? formatJson(entry) : formatDone.clientRemoved(entry);
     }
     case "requests approve": {
       const [out] = await call("ApproveRequest", [cmd.requestId]);

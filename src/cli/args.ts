@@ -11,7 +11,7 @@ import { parseSince, SINCE_FORMS } from "../ops-cli/since.js";
 import { PUSH_USAGE } from "./usage.js";
 import { TRUSTLIST_USAGE } from "./usage.js";
 import { APPS_ADD_OPTIONS, parseAppsAddValues, type AppsAddCommand, type AppsAddValues } from "./apps-add-args.js";
-import { APPS_USAGE, CA_USAGE, CERTS_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
+import { APPS_USAGE, CA_USAGE, CERTS_USAGE, CLIENTS_USAGE, LEAF_USAGE, MAIN_USAGE, REQUESTS_USAGE, USERS_USAGE } from "./usage.js";
 
 /** Connection and output settings shared by every admin command. */
 export interface AdminOptions {
@@ -34,9 +34,16 @@ export type CliCommand =
   | { kind: "users remove"; admin: AdminOptions; name: string }
   | { kind: "users add-cert"; admin: AdminOptions; name: string; certFile: string }
   | { kind: "users set-roles"; admin: AdminOptions; name: string; roles: string[] }
+  /** `password` from the variable --password-env names. */
+  | { kind: "users passwd"; admin: AdminOptions; name: string; password: string }
   /** `state` undefined: every state. */
   | { kind: "requests list"; admin: AdminOptions; state?: RequestState }
+  | { kind: "requests show"; admin: AdminOptions; requestId: string }
   | { kind: "requests approve"; admin: AdminOptions; requestId: string }
+  /** `gds clients …`: client application certificates of the server's PKI; thumbprint: 40 lower-case hex digits. */
+  | { kind: "clients list"; admin: AdminOptions }
+  | { kind: "clients trust"; admin: AdminOptions; thumbprint: string }
+  | { kind: "clients remove"; admin: AdminOptions; thumbprint: string }
   | { kind: "requests reject"; admin: AdminOptions; requestId: string; reason: string }
   | OpsCommand
   | TrustlistExportCommand
@@ -177,14 +184,24 @@ const GROUPS: Record<string, { usage: string; leaves: Record<string, LeafSpec> }
       remove: { positionals: ["NAME"] },
       "add-cert": { positionals: ["NAME"], options: { cert: { type: "string" } } },
       "set-roles": { positionals: ["NAME"], options: { role: { type: "string", multiple: true } } },
+      passwd: { positionals: ["NAME"], options: { "password-env": { type: "string" } } },
     },
   },
   requests: {
     usage: REQUESTS_USAGE,
     leaves: {
       list: { positionals: [], options: { state: { type: "string" } } },
+      show: { positionals: ["ID"] },
       approve: { positionals: ["ID"] },
       reject: { positionals: ["ID"], options: { reason: { type: "string" } } },
+    },
+  },
+  clients: {
+    usage: CLIENTS_USAGE,
+    leaves: {
+      list: { positionals: [] },
+      trust: { positionals: ["THUMBPRINT"] },
+      remove: { positionals: ["THUMBPRINT"] },
     },
   },
   certs: {
@@ -363,6 +380,15 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
       if (roleNames.length === 0) throw usageError("missing --role ROLE (at least one)", usage);
       return { kind: key, admin: adminOptions(values, env, usage), name: positionals[0], roles: resolveRoles(roleNames) };
     }
+    case "users passwd": {
+      const variable = values["password-env"];
+      if (!variable) throw usageError("missing --password-env VAR (the environment variable holding the new password)", usage);
+      const password = env[variable];
+      if (password === undefined || password === "") {
+        throw new CliError(`environment variable ${variable} (--password-env) is not set`, ExitCode.Usage);
+      }
+      return { kind: key, admin: adminOptions(values, env, usage), name: positionals[0], password };
+    }
     case "users add": {
       const roleNames = values.role ?? [];
       if (roleNames.length === 0) throw usageError("missing --role ROLE (at least one)", usage);
@@ -379,6 +405,7 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
       const state = values.state === undefined ? undefined : parseRequestState(values.state, usage);
       return { kind: key, admin: adminOptions(values, env, usage), ...(state ? { state } : {}) };
     }
+    case "requests show":
     case "requests approve":
       return { kind: key, admin: adminOptions(values, env, usage), requestId: positionals[0] };
     case "requests reject":
@@ -414,6 +441,11 @@ function parseLeaf(group: string, leaf: string, spec: LeafSpec, args: string[], 
     }
     case "ca show":
       return { kind: key, admin: adminOptions(values, env, usage) };
+    case "clients list":
+      return { kind: key, admin: adminOptions(values, env, usage) };
+    case "clients trust":
+    case "clients remove":
+      return { kind: key, admin: adminOptions(values, env, usage), thumbprint: parseThumbprint(positionals[0], usage) };
     case "status":
       return { kind: key, admin: adminOptions(values, env, usage) };
     case "audit": {
@@ -540,6 +572,13 @@ function parsePushLeaf(key: "push set" | "push remove" | "push now" | "push stat
     case "push status":
       return { kind: key, admin: admin(), ...(positionals[0] !== undefined ? { applicationId: positionals[0] } : {}) };
   }
+}
+
+/** A SHA-1 thumbprint as typed or copied (colons, spaces, upper case allowed) → 40 lower-case hex digits. */
+export function parseThumbprint(text: string, usage: string): string {
+  const t = text.replace(/[:\s]/g, "").toLowerCase();
+  if (!/^[0-9a-f]{40}$/.test(t)) throw usageError(`invalid THUMBPRINT ${JSON.stringify(text.slice(0, 100))}: expected the SHA-1 thumbprint, 40 hex digits, as gds clients list shows it`, usage);
+  return t;
 }
 
 function parseRequestState(text: string, usage: string): RequestState {

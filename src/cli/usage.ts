@@ -43,7 +43,7 @@ OPC UA Global Discovery Server and its admin client.
 Commands:
   start [options]             run the server (gds start --help for its options)
   apps list [--json]          list registered applications
-  apps show ID [--json]       show one application (ID: NodeId string or bare GUID)
+  apps show ID [--json]       show one application (ID: the GUID apps list shows)
   apps remove ID              unregister an application
   apps add --uri URN --name NAME [--type T] [--discovery-url URL ...] [--json]
   apps add --from-endpoint opc.tcp://host:port
@@ -57,11 +57,18 @@ Commands:
                               bind a certificate (PEM or DER) to a user for X509 user tokens
   users set-roles NAME --role ROLE [--role ROLE ...]
                               replace a user's roles
+  users passwd NAME --password-env VAR
+                              set a user's password (read from $VAR)
   requests list [--state S] [--json]
-                              list certificate requests, newest first
+                              list certificate requests, newest first, with the application and
+                              what each certificate will hold
+  requests show ID [--json]   one request in full, the key included
   requests approve ID         approve a pending certificate request
   requests reject ID [--reason R]
                               reject a certificate request
+  clients list [--json]       client application certificates the server trusts or has seen
+  clients trust THUMBPRINT    trust a client certificate the server has seen
+  clients remove THUMBPRINT   remove a trusted (or seen) client certificate
   push set ID --endpoint URL --user U --password-env VAR [--security-policy P]
                               make an application push-managed (the GDS renews its certificate
                               and trust list on the device); see gds push --help
@@ -89,7 +96,11 @@ Commands:
   status [--json]             endpoint, uptime, applications, certificates (valid, expiring,
                               revoked), pending requests, push-managed devices, failed pushes
 
-The apps, users, requests, certs, ca show and audit commands talk to a running server over OPC UA
+Identifiers: ApplicationIds and RequestIds are shown as GUIDs everywhere (CLI output, --json, the
+audit log, the server's log lines), so an id copied from one is found with grep in the others;
+commands also accept the NodeId forms (ns=…;g=<guid>, nsu=…;g=<guid>).
+
+The apps, users, requests, clients, certs, ca show and audit commands talk to a running server over OPC UA
 (SignAndEncrypt); ca import, backup and restore work on the data dir and refuse while a server
 holds it.
 
@@ -112,7 +123,7 @@ Commands:
 ${ADMIN_OPTIONS}
 `;
 
-export const USERS_USAGE = `Usage: gds users <add|list|remove|add-cert|set-roles> [options]
+export const USERS_USAGE = `Usage: gds users <add|list|remove|add-cert|set-roles|passwd> [options]
 
 Commands:
   add NAME --role ROLE [--role ROLE ...] --password-env VAR
@@ -123,20 +134,42 @@ Commands:
                      bind a certificate (PEM or DER) to a user for X509 user tokens
   set-roles NAME --role ROLE [--role ROLE ...]
                      replace a user's roles
+  passwd NAME --password-env VAR
+                     set a user's password (read from $VAR); SecurityAdmin, or the user itself
 
 ${ADMIN_OPTIONS}
 `;
 
-export const REQUESTS_USAGE = `Usage: gds requests <list|approve|reject> [options]
+export const REQUESTS_USAGE = `Usage: gds requests <list|show|approve|reject> [options]
 
 Certificate requests (StartSigningRequest, StartNewKeyPairRequest) wait for approval when the
 server runs with GDS_AUTO_APPROVE=false. Approving and rejecting need RegistrationAuthorityAdmin.
 
 Commands:
-  list [--state S] [--json]    list requests, newest first (S: ${REQUEST_STATE_LIST})
+  list [--state S] [--json]    list requests, newest first (S: ${REQUEST_STATE_LIST}), with the
+                               application and the subject and names the certificate will get
+  show ID [--json]             one request in full, the key to be certified included
   approve ID [--json]          approve a pending request; its FinishRequest then gets the certificate
   reject ID [--reason R] [--json]
                                reject a request; its FinishRequest then answers BadRequestNotAllowed
+
+${ADMIN_OPTIONS}
+`;
+
+export const CLIENTS_USAGE = `Usage: gds clients <list|trust|remove> [options]
+
+The client application certificates the server's own PKI (<data dir>/server-pki) trusts, and those
+it met on a secure channel without trusting them (the seen list, bounded by
+GDS_MAX_SEEN_CLIENT_CERTIFICATES). A certificate issued by this GDS needs no trusting. All three
+commands need SecurityAdmin.
+
+Commands:
+  list [--json]          every trusted and seen client certificate with its SHA-1 thumbprint
+  trust THUMBPRINT       trust a seen certificate: new channels secured with it are accepted
+  remove THUMBPRINT      remove a trusted certificate (new channels with it are refused unless
+                         GDS_ACCEPT_UNKNOWN_CERTIFICATES=true), or drop a seen one from the list
+
+THUMBPRINT: 40 hex digits as gds clients list shows them (colons and upper case allowed).
 
 ${ADMIN_OPTIONS}
 `;
@@ -446,7 +479,8 @@ ${ADMIN_OPTIONS}
 `,
   "apps show": `Usage: gds apps show ID [--endpoint URL] [--json]
 
-Shows one application. ID is the ApplicationId as a NodeId string (ns=…;g=… or nsu=…;g=…) or the bare GUID.
+Shows one application. ID is the ApplicationId: the GUID apps list shows (ns=…;g=<guid> and
+nsu=…;g=<guid> are accepted too).
 
 ${ADMIN_OPTIONS}
 `,
@@ -456,7 +490,7 @@ ${ADMIN_OPTIONS}
 
 Registers an application on its behalf, as RegisterApplication does (same checks; an ApplicationUri
 already registered is refused, exit 6). Meant for devices the GDS pushes to (gds push set), which
-never register themselves. Prints the new ApplicationId (NodeId string, as apps list shows it), so
+never register themselves. Prints the new ApplicationId (the GUID, as apps list shows it), so
 it can be used in a script:  ID=$(gds apps add --from-endpoint opc.tcp://plc7:4840)
 
 Options:
@@ -517,6 +551,15 @@ SecurityAdmin.
 
 ${ADMIN_OPTIONS}
 `,
+  "users passwd": `Usage: gds users passwd NAME --password-env VAR [--endpoint URL] [--json]
+
+Sets the password of the user NAME. The new password is read from the environment variable named
+VAR (never from the command line); at least 8 characters. The old password stops working at once
+(sessions already open stay open). Audited as UserPasswordChanged. Requires SecurityAdmin, or
+being NAME (GDS_ADMIN_USER=NAME) to change one's own password.
+
+${ADMIN_OPTIONS}
+`,
   "users remove": `Usage: gds users remove NAME [--endpoint URL] [--json]
 
 Deletes a user. The last user holding SecurityAdmin cannot be removed.
@@ -525,19 +568,31 @@ ${ADMIN_OPTIONS}
 `,
   "requests list": `Usage: gds requests list [--state S] [--endpoint URL] [--json]
 
-Lists certificate requests, newest first: request id, application id, kind (signing or newKeyPair),
-certificate group, certificate type, state, creation time, requesting user or application.
+Lists certificate requests, newest first, one block each: request id, state, kind (signing or
+newKeyPair); the application (id, ApplicationUri, name); certificate group and type; the subject,
+DNS names and IP addresses the certificate will get (as the server's issuance policy decides them
+from the registered application, not what the CSR asked for); who requested it and when.
 --state S shows only requests in state S: ${REQUEST_STATE_LIST}.
-With --json, prints the server's JSON array of request records.
+With --json, prints the server's JSON array of request records (the same fields).
 
 Any administrative role may list requests.
+
+${ADMIN_OPTIONS}
+`,
+  "requests show": `Usage: gds requests show ID [--endpoint URL] [--json]
+
+Shows one certificate request in full: what requests list shows, plus the key the certificate
+will certify (type and size: the CSR's key, or the one the GDS generates for a new key pair),
+the decision and the serial of the certificate once issued. ID as for approve.
+
+Any administrative role may look.
 
 ${ADMIN_OPTIONS}
 `,
   "requests approve": `Usage: gds requests approve ID [--endpoint URL] [--json]
 
 Approves a pending certificate request; the application's next FinishRequest receives the
-certificate. ID is the RequestId as listed (ns=…;g=… or nsu=…;g=…) or the bare GUID.
+certificate. ID is the RequestId as listed (the GUID; ns=…;g=<guid> is accepted too).
 Needs RegistrationAuthorityAdmin. A request that is not pending cannot be approved (BadInvalidState).
 
 ${ADMIN_OPTIONS}
@@ -547,6 +602,32 @@ ${ADMIN_OPTIONS}
 Rejects a pending or approved certificate request; the application's FinishRequest then answers
 BadRequestNotAllowed. --reason R is kept with the request. ID as for approve.
 Needs RegistrationAuthorityAdmin.
+
+${ADMIN_OPTIONS}
+`,
+  "clients list": `Usage: gds clients list [--endpoint URL] [--json]
+
+Lists the client application certificates the server trusts (state trusted: in
+<data dir>/server-pki/trusted) and those it met on a secure channel without trusting them (state
+seen, most recent first, with first and last time seen, connections and the last answer). Each
+with its SHA-1 thumbprint (as gds certs and gds users list show thumbprints), subject,
+ApplicationUri and validity. CA certificates (the GDS's own CAs) are not listed. Needs SecurityAdmin.
+
+${ADMIN_OPTIONS}
+`,
+  "clients trust": `Usage: gds clients trust THUMBPRINT [--endpoint URL] [--json]
+
+Trusts a client certificate from the seen list: it is copied into <data dir>/server-pki/trusted
+and leaves the seen list; new secure channels secured with it are accepted, also with
+GDS_ACCEPT_UNKNOWN_CERTIFICATES=false. Audited as ClientCertificateTrusted. Needs SecurityAdmin.
+
+${ADMIN_OPTIONS}
+`,
+  "clients remove": `Usage: gds clients remove THUMBPRINT [--endpoint URL] [--json]
+
+Removes a trusted client certificate from <data dir>/server-pki/trusted (new channels secured
+with it are refused unless GDS_ACCEPT_UNKNOWN_CERTIFICATES=true; open ones stay), or, when it is
+not trusted, drops it from the seen list. Audited as ClientCertificateRemoved. Needs SecurityAdmin.
 
 ${ADMIN_OPTIONS}
 `,

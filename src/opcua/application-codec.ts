@@ -41,11 +41,17 @@ export class ApplicationCodec {
       const nsOk = m[1] !== undefined ? Number(m[1]) === this.applicationsNamespace : m[2] === APPLICATIONS_NAMESPACE_URI;
       if (nsOk) return m[3].toLowerCase();
     }
-    throw new GdsError("BadNotFound", `${JSON.stringify(s.slice(0, 100))} is not an ApplicationId of this GDS (expected ns=${this.applicationsNamespace};g=<guid> or a GUID)`);
+    throw new GdsError("BadNotFound", `${JSON.stringify(s.slice(0, 100))} is not an ApplicationId of this GDS (expected its GUID, or ns=${this.applicationsNamespace};g=<guid>)`);
   }
 
+  /**
+   * The one text form of an ApplicationId outside the OPC UA wire: the lower-case GUID, the same
+   * string the audit log, the log lines and the CLI show, so an id copied from one is found with
+   * grep in the others (the NodeId a client sees, ns=…;g=<guid>, contains it). Admin methods also
+   * accept the NodeId forms (parseIdString).
+   */
   idString(applicationId: string): string {
-    return this.toNodeId(applicationId).toString();
+    return String(applicationId).toLowerCase();
   }
 
   /** Decodes the Application argument; shape errors → BadInvalidArgument. Field rules are the domain's. */
@@ -116,7 +122,7 @@ export class ApplicationCodec {
     return new Variant({ dataType: DataType.ExtensionObject, arrayType: VariantArrayType.Array, value });
   }
 
-  /** JSON form for the admin object and the CLI: applicationId is the NodeId string. */
+  /** JSON form for the admin object and the CLI: applicationId as idString gives it (the GUID). */
   toJson(r: ApplicationRecord): Record<string, unknown> {
     return {
       applicationId: this.idString(r.applicationId),

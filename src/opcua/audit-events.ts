@@ -73,6 +73,9 @@ const MAPPING: Record<AuditEventName, EventMapping> = {
   UserRemoved: { kind: "method", sourceName: "Admin/RemoveUser" },
   UserRolesChanged: { kind: "method", sourceName: "Admin/SetUserRoles" },
   UserCertificateBound: { kind: "method", sourceName: "Admin/BindUserCertificate" },
+  UserPasswordChanged: { kind: "method", sourceName: "Admin/SetUserPassword" },
+  ClientCertificateTrusted: { kind: "method", sourceName: "Admin/TrustClientCertificate" },
+  ClientCertificateRemoved: { kind: "method", sourceName: "Admin/RemoveClientCertificate" },
 };
 
 export interface AuditEventsOptions {

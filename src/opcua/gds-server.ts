@@ -32,6 +32,7 @@ import { APPLICATIONS_NAMESPACE_URI, ApplicationCodec } from "./application-code
 import { raiseAuditEvents } from "./audit-events.js";
 import { CertificateNodes, GROUP_NODES } from "./certificate-nodes.js";
 import { installAdmin, type AdminBody, type AdminExtension } from "./install-admin.js";
+import { clientsAdminBodies } from "./install-clients-admin.js";
 import { installCertificateManager } from "./install-certificate-manager.js";
 import { installTrustListFile } from "./trust-list-file.js";
 import { ChannelCertificateManager, trustedApplicationCertificates } from "./channel-certificate-manager.js";
@@ -234,6 +235,7 @@ export async function startGdsEndpoint(opts: GdsEndpointOptions): Promise<GdsEnd
       extraBodies[name] = body;
     }
   }
+  Object.assign(extraBodies, clientsAdminBodies({ pki: serverCertificateManager, seen: seenClientCertificates, access, audit: opts.audit, log }));
   installAdmin({ addressSpace, directory: opts.directory, users: opts.users, certificates, codec, access, log, extraBodies });
 
   server.on("newChannel", (channel) => log.debug({ remote: channel.remoteAddress }, "secure channel opened"));

@@ -51,8 +51,9 @@ const APPROVER_ROLES = ["RegistrationAuthorityAdmin"];
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The request id the service knows, from what an admin types or copies: the bare GUID, or the
- * RequestId NodeId string (ns=…;g=… or nsu=…;g=…, as ListRequests and StartSigningRequest give it).
+ * The request id the service knows, from what an admin types or copies: the GUID (as ListRequests,
+ * the audit log and the log lines show it), or the RequestId NodeId string a device got from
+ * StartSigningRequest (ns=…;g=… or nsu=…;g=…).
  * The namespace is not checked: the GUID alone identifies the request. Anything else goes to the
  * service as typed, which answers BadNotFound.
  */
@@ -128,7 +129,7 @@ export function installAdmin(opts: AdminInstallOptions): void {
   const ns = addressSpace.getNamespaceIndex(ADMIN_NAMESPACE_URI);
   if (ns < 0) throw new Error(`admin nodeset (${ADMIN_NAMESPACE_URI}) is not loaded`);
 
-  /** A Guid id as the NodeId string clients see (ns=…;g=…), as ListApplications shows ApplicationIds. */
+  /** An id as every admin output, audit record and log line shows it: the lower-case GUID (codec.idString). */
   const idString = (guid: string): string => {
     try {
       return codec.idString(guid);
@@ -136,8 +137,8 @@ export function installAdmin(opts: AdminInstallOptions): void {
       return guid; // not a GUID: shown as stored
     }
   };
-  /** A request as admins see it: RequestId and ApplicationId as the NodeIds the CertificateManager methods use. */
-  const requestJson = (r: RequestRecord) => ({ ...r, requestId: idString(r.requestId), applicationId: idString(r.applicationId) });
+  /** A request as admins see it: RequestId and ApplicationId as the GUIDs the audit log and the log lines carry. */
+  const requestJson = <R extends RequestRecord>(r: R): R => ({ ...r, requestId: idString(r.requestId), applicationId: idString(r.applicationId) });
 
   const bodies: Record<string, AdminBody> = {
     ListApplications: async (_args, call) => {
@@ -199,10 +200,24 @@ export function installAdmin(opts: AdminInstallOptions): void {
       log.info({ userName: info.name, roles: info.roles, user: call.userName }, "user roles changed");
       return [];
     },
+    SetUserPassword: async (args, call) => {
+      const name = stringArg(args, 0, "UserName", 64);
+      // Users change their own password; anybody else's needs SecurityAdmin.
+      const self = access.isAuthenticated(call) && call.userName === name;
+      if (!self) access.requireAnyRole(call, ["SecurityAdmin"]);
+      await users.setPassword(name, stringArg(args, 1, "Password", 1024), access.actorOf(call));
+      log.info({ userName: name, user: call.userName }, "user password changed");
+      return [];
+    },
+    GetRequest: async (args, call) => {
+      access.requireAnyRole(call, READ_ROLES);
+      const requestId = parseRequestIdString(stringArg(args, 0, "RequestId", 256));
+      return [JSON.stringify(requestJson(certificates.getRequestDetails(requestId)))];
+    },
     ListRequests: async (args, call) => {
       access.requireAnyRole(call, READ_ROLES);
       const state = parseRequestState(stringArg(args, 0, "State", 64));
-      return [JSON.stringify(certificates.listRequests(state ? { state } : undefined).map(requestJson))];
+      return [JSON.stringify(certificates.listRequestDetails(state ? { state } : undefined).map(requestJson))];
     },
     ApproveRequest: async (args, call) => {
       access.requireAnyRole(call, APPROVER_ROLES);

@@ -213,7 +213,7 @@ export function opsAdminExtension(deps: OpsAdminDeps): AdminExtension {
   };
 }
 
-/** An audit entry with its ApplicationId as the NodeId string the other admin output shows. */
+/** An audit entry with its ApplicationId as the other admin output shows it (codec.idString). */
 function auditEntryJson(e: AuditEntry, idString: (guid: string) => string): AuditEntry {
   return e.applicationId ? { ...e, applicationId: idString(e.applicationId) } : e;
 }

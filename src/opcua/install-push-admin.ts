@@ -19,7 +19,7 @@ const PUSH_ADMIN_ROLES = ["SecurityAdmin"];
 /**
  * Bodies of SetPushTarget, RemovePushTarget, PushNow and GetPushStatus (rows in
  * src/admin/push-admin-model.ts). `push` resolves once the CertificateManager is ready; calls that
- * arrive before wait for it. ApplicationIds go out as NodeId strings, as ListApplications shows them.
+ * arrive before wait for it. ApplicationIds go out as GUIDs, as ListApplications shows them.
  */
 export function pushAdminExtension(push: Promise<PushManagement>): AdminExtension {
   return ({ codec, access, log }) => {

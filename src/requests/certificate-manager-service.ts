@@ -12,6 +12,7 @@ import {
 import type { GeneratedKeyPair } from "../ca/ca-backend.js";
 import { checkKeyFitsType, parseCsr, verifyCsr } from "../ca/csr.js";
 import { encodePrivateKey } from "../ca/private-key-format.js";
+import { describeKeyObject, publicKeyFromSpki } from "../ca/public-key.js";
 import type { Clock } from "../clock.js";
 import type { ApplicationRecord } from "../directory/application-record.js";
 import type { DirectoryService } from "../directory/directory-service.js";
@@ -26,6 +27,8 @@ import type {
   CertificateRecord,
   FinishRequestResult,
   PrivateKeyFormat,
+  RequestDetails,
+  RequestKey,
   RequestRecord,
   RevocationStatus,
   StartNewKeyPairRequestInput,
@@ -345,6 +348,48 @@ export class CertificateManagerService {
       .filter((r) => (!filter.state || r.state === filter.state) && (!filter.applicationId || r.applicationId === filter.applicationId))
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
       .map(publicRequest);
+  }
+
+  /** listRequests with what each certificate will hold (RequestDetails), newest first. */
+  listRequestDetails(filter: { state?: RequestRecord["state"]; applicationId?: string } = {}): RequestDetails[] {
+    return [...this.requests.values()]
+      .filter((r) => (!filter.state || r.state === filter.state) && (!filter.applicationId || r.applicationId === filter.applicationId))
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .map((r) => this.detailsOf(r, false));
+  }
+
+  /** One request with what its certificate will hold and the key it certifies. */
+  getRequestDetails(requestId: string): RequestDetails {
+    const r = this.requests.get(normaliseId(requestId));
+    if (!r) throw new GdsError("BadNotFound", `no certificate request ${requestId}`);
+    return this.detailsOf(r, true);
+  }
+
+  private detailsOf(r: StoredRequest, withKey: boolean): RequestDetails {
+    let app: ApplicationRecord | undefined;
+    try {
+      app = this.opts.directory.get(r.applicationId);
+    } catch (err) {
+      if (!(err instanceof GdsError)) throw err; // unregistered since
+    }
+    const details: RequestDetails = {
+      ...publicRequest(r),
+      ...(app ? { applicationUri: app.applicationUri, applicationName: app.applicationNames[0]?.text ?? "" } : {}),
+      dnsNames: [...(r.dnsNames ?? [])],
+      ipAddresses: [...(r.ipAddresses ?? [])],
+    };
+    // Open requests: what mint() would put in the certificate now (it asks the policy again).
+    if (app && (r.state === "pending" || r.state === "approved")) {
+      try {
+        const content = this.policy.content(app, r.group, [...(r.dnsNames ?? []), ...(r.ipAddresses ?? [])], "the request's names");
+        Object.assign(details, { subject: content.subject, dnsNames: content.dnsNames, ipAddresses: content.ipAddresses });
+      } catch (err) {
+        if (!(err instanceof GdsError)) throw err;
+        details.issuanceProblem = err.message;
+      }
+    }
+    if (withKey) details.key = requestKeyOf(r);
+    return details;
   }
 
   getRequest(requestId: string): RequestRecord {
@@ -871,6 +916,29 @@ function normaliseSerial(serial: string): string {
   let s = serial.replace(/[:\s]/g, "").toLowerCase();
   while (s.length > 2 && s.startsWith("00")) s = s.slice(2);
   return s;
+}
+
+/** The key a request's certificate certifies: the CSR's, or the one the type makes. */
+function requestKeyOf(r: StoredRequest): RequestKey | undefined {
+  if (r.kind === "signing") {
+    try {
+      const d = describeKeyObject(publicKeyFromSpki(parseCsr(Buffer.from(r.csr ?? "", "base64")).publicKeySpki));
+      return { keyType: d.keyAlgorithm, ...keySize(d.rsaBits, d.curve), source: "csr" };
+    } catch {
+      return undefined;
+    }
+  }
+  const type = CERTIFICATE_TYPES[r.type];
+  if (!type) return undefined;
+  return { keyType: type.keyAlgorithm, ...keySize(type.generatedRsaBits, type.curve), source: "generated" };
+}
+
+const CURVE_BITS: Record<string, number> = { "P-256": 256, "P-384": 384, "P-521": 521 };
+
+function keySize(rsaBits: number | undefined, curve: string | undefined): Pick<RequestKey, "keySize" | "curve"> {
+  if (rsaBits !== undefined) return { keySize: rsaBits };
+  if (curve !== undefined) return { curve, ...(CURVE_BITS[curve] ? { keySize: CURVE_BITS[curve] } : {}) };
+  return {};
 }
 
 function publicRequest(r: StoredRequest): RequestRecord {

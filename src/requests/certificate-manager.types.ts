@@ -31,6 +31,33 @@ export interface RequestRecord {
   subject: string;
 }
 
+/**
+ * A request as an approver reviews it: the record plus what the certificate will hold, as the
+ * issuance policy decides it from the registered application now (not what the CSR asked for).
+ */
+export interface RequestDetails extends RequestRecord {
+  /** The application's registered URI and first name; absent once it is unregistered. */
+  applicationUri?: string;
+  applicationName?: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  /** Why the policy would refuse to issue it now (e.g. the DiscoveryUrl naming a host is gone). */
+  issuanceProblem?: string;
+  /** The key to be certified: the CSR's, or the one the GDS will generate for the type. */
+  key?: RequestKey;
+}
+
+export interface RequestKey {
+  /** "RSA", "EC", or another algorithm name. */
+  keyType: string;
+  /** RSA modulus bits, or the curve's size for EC. */
+  keySize?: number;
+  /** "P-256", "P-384" for EC. */
+  curve?: string;
+  /** "csr" (the requester's key) or "generated" (made by the GDS at issuance). */
+  source: "csr" | "generated";
+}
+
 export interface CertificateRecord {
   serialHex: string;
   applicationId: string;

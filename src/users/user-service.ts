@@ -220,6 +220,27 @@ export class UserService {
     });
   }
 
+  /**
+   * Sets a user's password (scrypt-hashed). The user's verified-password cache entry is dropped,
+   * so the old password stops working at once. The login throttle keeps its counts: failures
+   * from an address still slow that address down.
+   */
+  setPassword(name: string, password: string, actor: string): Promise<UserInfo> {
+    return this.serialised(async () => {
+      const user = this.users.get(name);
+      if (!user) throw new GdsError("BadNotFound", `no user named ${JSON.stringify(String(name).slice(0, 64))}`);
+      if (typeof password !== "string" || password.length < MIN_PASSWORD || password.length > MAX_PASSWORD) {
+        throw new GdsError("BadInvalidArgument", `Password: must have ${MIN_PASSWORD}–${MAX_PASSWORD} characters`);
+      }
+      const updated: StoredUser = { ...user, passwordHash: await hashPassword(password) };
+      await this.opts.store.commit([{ collection: COLLECTION, key: name, value: updated }]);
+      this.users.set(name, updated);
+      this.verified.forget(name);
+      await this.audited({ event: "UserPasswordChanged", actor, outcome: "Good", userName: name, detail: actor === name ? "own password" : "set by an admin" });
+      return toInfo(updated);
+    });
+  }
+
   private async verifyOutcome(name: string, password: string): Promise<"ok" | "wrong" | "weak"> {
     try {
       return (await this.verify(name, password)) ? "ok" : "wrong";

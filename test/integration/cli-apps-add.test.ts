@@ -9,7 +9,8 @@ import { startDemoDevice, type DemoDevice } from "./helpers/demo-device.js";
 import { assertCliBuilt, gdsCli } from "./helpers/gds-cli.js";
 import { freePort, startTestGds, tempDir, type TestGds } from "./helpers/gds-harness.js";
 
-const NODE_ID = /^ns=\d+;g=[0-9a-fA-F-]{36}$/;
+/** An ApplicationId as every admin output shows it: the lower-case GUID. */
+const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe("gds apps add against a GDS and the demo device", () => {
   let t: TestGds;

@@ -18,6 +18,8 @@ import { callMethod, connect, startTestGds, tempDir, type TestGds, type TestSess
 
 const DAY = 86_400_000;
 const CERT_FIELDS = ["applicationId", "applicationUri", "group", "type", "serialHex", "notBefore", "notAfter", "state"];
+/** An ApplicationId as every admin output shows it: the lower-case GUID. */
+const guid = (id: NodeId): string => String(id.value).toLowerCase();
 
 interface CertJson {
   applicationId: string;
@@ -112,7 +114,7 @@ describe("gds certs, ca show and audit against a server with known data", () => 
       const x = new crypto.X509Certificate(certs[k].certificate);
       expect(Object.keys(c).sort()).toEqual([...CERT_FIELDS].sort());
       expect(c).toEqual({
-        applicationId: apps[app].id.toString(),
+        applicationId: guid(apps[app].id),
         applicationUri: apps[app].fields.applicationUri,
         group: "DefaultApplicationGroup",
         type: "RsaSha256ApplicationCertificateType",
@@ -147,7 +149,7 @@ describe("gds certs, ca show and audit against a server with known data", () => 
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^NOT AFTER\s+STATE\s+SERIAL\s+GROUP\s+TYPE\s+APPLICATION ID\s+APPLICATION URI$/);
     expect(lines).toHaveLength(6);
-    expect(lines[1]).toMatch(new RegExp(`^\\S+\\s+expired\\s+${serial("D")}\\s+DefaultApplicationGroup\\s+RsaSha256ApplicationCertificateType\\s+${escape(apps.D.id.toString())}\\s+${escape(apps.D.fields.applicationUri)}$`));
+    expect(lines[1]).toMatch(new RegExp(`^\\S+\\s+expired\\s+${serial("D")}\\s+DefaultApplicationGroup\\s+RsaSha256ApplicationCertificateType\\s+${escape(guid(apps.D.id))}\\s+${escape(apps.D.fields.applicationUri)}$`));
     expect(lines[2]).toMatch(new RegExp(`\\s+expiring\\s+${serial("C")}\\s`));
     for (const k of ["A", "B1", "B2"] as const) expect(lines.slice(3).some((l) => new RegExp(`\\s+valid\\s+${serial(k)}\\s`).test(l))).toBe(true);
   });
@@ -180,7 +182,7 @@ describe("gds certs, ca show and audit against a server with known data", () => 
     const before = (await json<CaJson[]>(["ca", "show"]))[0].crl.crlNumber;
     const r = await gds(["certs", "revoke", "--serial", serial("B2"), "--reason", "keyCompromise", ...at()]);
     expect(r).toMatchObject({ code: 0, stderr: "" });
-    expect(r.stdout).toBe(`revoked certificate ${serial("B2")} (DefaultApplicationGroup, RsaSha256ApplicationCertificateType) of application ${apps.B.id.toString()}, reason keyCompromise\n`);
+    expect(r.stdout).toBe(`revoked certificate ${serial("B2")} (DefaultApplicationGroup, RsaSha256ApplicationCertificateType) of application ${guid(apps.B.id)}, reason keyCompromise\n`);
 
     // GetTrustList: the group's CRL now lists B2, and CheckRevocationStatus says revoked
     const { list } = await fetchTrustList(admin, apps.B.id);
@@ -192,12 +194,12 @@ describe("gds certs, ca show and audit against a server with known data", () => 
 
     const revoked = await json<CertJson[]>(["certs", "list", "--revoked"]);
     expect(revoked).toHaveLength(1);
-    expect(revoked[0]).toMatchObject({ serialHex: serial("B2"), state: "revoked", revocationReason: "keyCompromise", applicationId: apps.B.id.toString() });
+    expect(revoked[0]).toMatchObject({ serialHex: serial("B2"), state: "revoked", revocationReason: "keyCompromise", applicationId: guid(apps.B.id) });
     expect(Math.abs(Date.parse(revoked[0].revokedAt!) - clock.now().getTime())).toBeLessThan(60_000);
 
     const audit = await json<AuditJson>(["audit", "--since", "1h"]);
     const entry = audit.entries.find((e) => e.event === "CertificateRevoked" && e.serialHex === serial("B2"));
-    expect(entry).toMatchObject({ actor: "admin", outcome: "Good", applicationId: apps.B.id.toString(), detail: "reason keyCompromise" });
+    expect(entry).toMatchObject({ actor: "admin", outcome: "Good", applicationId: guid(apps.B.id), detail: "reason keyCompromise" });
     expect(audit.entries.at(-1)).toEqual(entry); // newest last
     expect(audit.truncated).toBe(false);
 
@@ -277,7 +279,7 @@ describe("gds certs, ca show and audit against a server with known data", () => 
     const lines = text.stdout.trimEnd().split("\n");
     expect(lines[0]).toBe(`(showing the newest 2 of ${all.total} entries; use --since or --limit for others)`);
     const newest = all.entries.at(-1)!;
-    expect(lines[2]).toBe(`${newest.time}  CertificateRevoked  admin  Good  app=${apps.B.id.toString()}  group=DefaultApplicationGroup  type=RsaSha256ApplicationCertificateType  serial=${serial("B1")}  - reason superseded`);
+    expect(lines[2]).toBe(`${newest.time}  CertificateRevoked  admin  Good  app=${guid(apps.B.id)}  group=DefaultApplicationGroup  type=RsaSha256ApplicationCertificateType  serial=${serial("B1")}  - reason superseded`);
 
     // a CertificateAuthorityAdmin may list and revoke certificates, not read the audit trail
     const add = await gds(["users", "add", "ca-op", "--role", "CertificateAuthorityAdmin", "--password-env", "OPS_PW", ...at()], { OPS_PW: "ca-op-password-1" });

@@ -29,7 +29,7 @@ describe("gds push against a GDS and the demo device", () => {
     const admin = await connect(t.endpointUrl);
     try {
       const appId: NodeId = await registerOk(admin, sampleServer({ applicationUri: device.applicationUri, discoveryUrls: [device.endpointUrl] }));
-      id = appId.toString();
+      id = String(appId.value).toLowerCase(); // as every admin output shows ApplicationIds
     } finally {
       await admin.close();
     }
@@ -102,7 +102,7 @@ describe("gds push against a GDS and the demo device", () => {
   }, 120_000);
 
   it("errors: unknown application (exit 5), not push-managed, refused input (exit 1); push remove", async () => {
-    const unknown = `ns=${id.split(";")[0].slice(3)};g=${crypto.randomUUID()}`;
+    const unknown = crypto.randomUUID();
     const r1 = await gds(["push", "now", unknown], env());
     expect(r1.code).toBe(5);
     const bad = await gds(["push", "set", id, "--endpoint", device.endpointUrl, "--user", device.user, "--password-env", "DEVICE_PASSWORD", "--security-policy", "Basic128Rsa15"], env());

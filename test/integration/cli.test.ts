@@ -58,7 +58,7 @@ describe("gds CLI against a running server", () => {
     expect(json).toMatchObject({ code: 0, stderr: "" });
     const apps = JSON.parse(json.stdout) as { applicationId: string; applicationUri: string }[];
     const entry = apps.find((a) => a.applicationUri === app.applicationUri);
-    expect(entry?.applicationId).toMatch(/^ns=\d+;g=/);
+    expect(entry?.applicationId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/); // the GUID, as the audit log has it
     const id = entry!.applicationId;
 
     const table = await gds(["apps", "list", ...at()]);

@@ -141,7 +141,7 @@ describe("push scheduler against the demo device", () => {
   it("a new push target gets its first push with no admin request: GDS-signed certificate, GDS CA + CRL in the device's trust list", async () => {
     const before = await announcedCertificate(device.endpointUrl);
     const target = JSON.parse((await setTarget(device.password))[0].value as string);
-    expect(target).toMatchObject({ applicationId: appId.toString(), endpointUrl: device.endpointUrl, securityPolicy: "Basic256Sha256", securityMode: "SignAndEncrypt", identity: { kind: "userName", userName: device.user } });
+    expect(target).toMatchObject({ applicationId: String(appId.value).toLowerCase(), endpointUrl: device.endpointUrl, securityPolicy: "Basic256Sha256", securityMode: "SignAndEncrypt", identity: { kind: "userName", userName: device.user } });
     expect(JSON.stringify(target)).not.toContain(device.password);
 
     const s = await until("the first push", async () => {
@@ -294,7 +294,7 @@ describe("push scheduler against the demo device", () => {
       for (const r of refused) expect(r.statusCode.name).toBe("BadUserAccessDenied");
       const read = await call("GetPushStatus", [str("")]);
       expect(read.statusCode.name).toBe("Good");
-      expect(JSON.parse(read.outputs[0].value as string).map((x: PushStatusJson) => x.applicationId)).toEqual([appId.toString()]);
+      expect(JSON.parse(read.outputs[0].value as string).map((x: PushStatusJson) => x.applicationId)).toEqual([String(appId.value).toLowerCase()]);
     } finally {
       await disco.close();
     }
